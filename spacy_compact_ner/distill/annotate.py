@@ -1,0 +1,231 @@
+"""The annotate step: run the trained teacher over labeled and unlabeled docs and store its
+per-token tag logits with each doc, so the student trains without a transformer in memory.
+
+Work is written in chunks under ``OUTPUT.parts/``; a rerun after a crash or a kill skips the chunks
+already written, and the final ``OUTPUT`` appears (atomically) only when every chunk is done.
+"""
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from wasabi import msg
+
+from .store import set_teacher_logits
+
+TEXT_SUFFIXES = (".txt", ".text")
+
+
+@dataclass
+class AnnotateStats:
+    docs: int = 0
+    labeled_docs: int = 0
+    words: int = 0
+    seconds: float = 0.0
+    chunks_reused: int = 0
+    labels: List[str] = field(default_factory=list)
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words / self.seconds if self.seconds else 0.0
+
+
+def parse_shard(shard: str) -> Tuple[int, int]:
+    """Parse ``"K/N"`` (0 <= K < N) into ``(K, N)``."""
+    try:
+        k, n = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N (e.g. 0/4), got {shard!r}") from None
+    if n < 1 or not 0 <= k < n:
+        raise ValueError(f"--shard K/N needs 0 <= K < N, got {shard!r}")
+    return k, n
+
+
+def find_ner_component(nlp: Language, name: Optional[str] = None) -> str:
+    """The name of the ``compact_ner`` component in ``nlp`` (or check the given one)."""
+    candidates = [pipe for pipe in nlp.pipe_names if nlp.get_pipe_meta(pipe).factory == "compact_ner"]
+    if name is not None:
+        if name not in candidates:
+            raise ValueError(f"The teacher has no compact_ner component named {name!r} (found {candidates})")
+        return name
+    if len(candidates) != 1:
+        raise ValueError(
+            f"The teacher must have exactly one compact_ner component to annotate with, found {candidates}"
+        )
+    return candidates[0]
+
+
+def iter_input_docs(nlp: Language, inputs: Sequence[Path], *, text_unit: str = "line") -> Iterator[Doc]:
+    """Docs from ``.spacy`` files or folders (gold entities kept) and plain-text files (no annotation)."""
+    from ..corpus import read_text_docs
+
+    for path in inputs:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"Annotate input not found: {path}")
+        if path.is_dir():
+            files = sorted(path.glob("**/*.spacy"))
+            if not files:
+                raise ValueError(f"No .spacy files in input folder {path}")
+        else:
+            files = [path]
+        for file in files:
+            if file.suffix in TEXT_SUFFIXES:
+                yield from read_text_docs(file, nlp, unit=text_unit)
+            elif file.suffix == ".spacy":
+                try:
+                    doc_bin = DocBin(store_user_data=True).from_disk(file)
+                except Exception as err:
+                    raise ValueError(f"{file} is not a readable spaCy DocBin: {err}") from err
+                yield from doc_bin.get_docs(nlp.vocab)
+            else:
+                raise ValueError(f"Unsupported annotate input {file}: expected .spacy, .txt or a folder")
+
+
+def teacher_logits(nlp: Language, ner_name: str, docs: List[Doc], batch_size: int) -> list:
+    """Run the teacher up to its compact_ner component on token-identical copies of ``docs``."""
+    copies = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in docs]
+    for name, proc in nlp.pipeline:
+        if name == ner_name:
+            return proc.predict(copies)
+        copies = list(proc.pipe(copies, batch_size=batch_size)) if hasattr(proc, "pipe") else [proc(d) for d in copies]
+    raise AssertionError("unreachable: the component is in the pipeline")
+
+
+def annotate(
+    teacher: Path,
+    inputs: Sequence[Path],
+    output: Path,
+    *,
+    batch_size: int = 64,
+    chunk_size: int = 1000,
+    shard: str = "0/1",
+    text_unit: str = "line",
+    limit: int = 0,
+    component: Optional[str] = None,
+    gpu_id: int = -1,
+    show_progress: bool = True,
+) -> AnnotateStats:
+    """Annotate ``inputs`` with the teacher's tag logits and write them to ``output`` (a .spacy file).
+
+    teacher (Path): A trained pipeline with a compact_ner component.
+    inputs (Sequence[Path]): ``.spacy`` files/folders (gold kept) and ``.txt`` files (one doc per line or paragraph).
+    output (Path): The annotated DocBin, written only when complete.
+    batch_size (int): Docs per teacher batch.
+    chunk_size (int): Docs per resumable chunk.
+    shard (str): ``K/N``: annotate only docs whose index modulo N is K.
+    text_unit (str): ``line`` or ``paragraph`` for text inputs.
+    limit (int): Stop after this many input docs (0: all), counted before sharding.
+    component (Optional[str]): Name of the teacher's compact_ner component (found if omitted).
+    gpu_id (int): GPU to run the teacher on, -1 for CPU.
+    """
+    k, n = parse_shard(shard)
+    if batch_size < 1 or chunk_size < 1:
+        raise ValueError("batch_size and chunk_size must be >= 1")
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    teacher = Path(teacher)
+    if not teacher.exists():
+        raise FileNotFoundError(f"Teacher pipeline not found: {teacher}")
+    output = Path(output)
+    nlp = spacy.load(teacher)
+    ner_name = find_ner_component(nlp, component)
+    tags = nlp.get_pipe(ner_name).tags
+    parts = output.parent / (output.name + ".parts")
+    manifest = {
+        "teacher": str(teacher.resolve()),
+        "inputs": [str(Path(p).resolve()) for p in inputs],
+        "shard": [k, n],
+        "chunk_size": chunk_size,
+        "text_unit": text_unit,
+        "limit": limit,
+        "tags": tags,
+    }
+    _prepare_parts(parts, manifest)
+    stats = AnnotateStats(labels=list(nlp.get_pipe(ner_name).labels))
+    stream: Iterable[Doc] = iter_input_docs(nlp, inputs, text_unit=text_unit)
+    if limit:
+        stream = islice(stream, limit)
+    stream = (doc for i, doc in enumerate(stream) if i % n == k)
+    start = time.perf_counter()
+    progress = _progress(show_progress)
+    for chunk_id, chunk in enumerate(_chunks(stream, chunk_size)):
+        part = parts / f"part-{chunk_id:06d}.spacy"
+        if part.exists():
+            stats.chunks_reused += 1
+        else:
+            doc_bin = DocBin(store_user_data=True)
+            for batch_start in range(0, len(chunk), batch_size):
+                batch = chunk[batch_start : batch_start + batch_size]
+                for doc, logits in zip(batch, teacher_logits(nlp, ner_name, batch, batch_size)):
+                    set_teacher_logits(doc, logits, tags)
+                    doc_bin.add(doc)
+            _atomic_docbin(doc_bin, part)
+        stats.docs += len(chunk)
+        stats.labeled_docs += sum(1 for d in chunk if d.has_annotation("ENT_IOB"))
+        stats.words += sum(len(d) for d in chunk)
+        stats.seconds = time.perf_counter() - start
+        progress(stats)
+    if stats.docs == 0:
+        raise ValueError(f"No docs to annotate in {[str(p) for p in inputs]} (shard {shard})")
+    _merge_parts(parts, output, nlp)
+    if show_progress:
+        print()
+    (output.parent / (output.name + ".json")).write_text(
+        json.dumps({**asdict(stats), "words_per_second": stats.words_per_second, **manifest}, indent=2)
+    )
+    return stats
+
+
+def _chunks(stream: Iterable[Doc], size: int) -> Iterator[List[Doc]]:
+    iterator = iter(stream)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _prepare_parts(parts: Path, manifest: dict) -> None:
+    """Create the chunk folder, or reuse it if an interrupted run with the same settings left it."""
+    manifest_path = parts / "manifest.json"
+    if parts.exists():
+        previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        if previous == manifest:
+            msg.info(f"Resuming: reusing finished chunks in {parts}")
+            return
+        msg.warn(f"Discarding chunks in {parts}: they were made with other settings")
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True)
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+
+
+def _atomic_docbin(doc_bin: DocBin, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    doc_bin.to_disk(tmp)
+    tmp.replace(path)
+
+
+def _merge_parts(parts: Path, output: Path, nlp: Language) -> None:
+    merged = DocBin(store_user_data=True)
+    for part in sorted(parts.glob("part-*.spacy")):
+        merged.merge(DocBin(store_user_data=True).from_disk(part))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_docbin(merged, output)
+    shutil.rmtree(parts)
+
+
+def _progress(enabled: bool):
+    def report(stats: AnnotateStats) -> None:
+        if enabled:
+            print(
+                f"\rannotated {stats.docs} docs ({stats.labeled_docs} with gold), {stats.words} words, "
+                f"{stats.words_per_second:,.0f} words/s, {stats.chunks_reused} chunks reused",
+                end="",
+                flush=True,
+            )
+
+    return report

@@ -1,0 +1,12 @@
+"""Registered model architectures: the ID-CNN student encoder, the shared token classifier head
+and the teacher body (a transformer listener plus case/shape features)."""
+from .classifier import build_token_classifier
+from .idcnn import build_idcnn_encoder, dilated_window
+from .teacher import build_transformer_with_features
+
+__all__ = [
+    "build_idcnn_encoder",
+    "build_token_classifier",
+    "build_transformer_with_features",
+    "dilated_window",
+]

@@ -1,0 +1,101 @@
+"""The student encoder: hashed lexical embeddings, then iterated dilated convolutions (ID-CNN,
+Strubell et al. 2017)."""
+from typing import Callable, List, Tuple
+
+import numpy
+from spacy.ml.models.tok2vec import MultiHashEmbed
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Maxout, Model, chain, list2ragged, ragged2list, residual, with_array
+from thinc.types import Floats2d, Ragged
+
+
+@registry.architectures("spacy-compact-ner.IDCNN.v1")
+def build_idcnn_encoder(
+    *,
+    width: int = 96,
+    attrs: List[str] = ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+    rows: List[int] = [5000, 1000, 2500, 2500],
+    include_static_vectors: bool = False,
+    dilations: List[int] = [1, 2, 1],
+    n_iter: int = 3,
+    maxout_pieces: int = 2,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Build the ID-CNN token encoder.
+
+    width (int): Width of the embeddings and of every convolution layer.
+    attrs (List[str]): Token attributes embedded with hash embeddings (case and shape matter for NER).
+    rows (List[int]): Rows of each hash embedding table, one per attribute.
+    include_static_vectors (bool): Also embed the vocab's static vectors (loaded in [initialize]).
+    dilations (List[int]): Dilations of the convolutions in one block.
+    n_iter (int): How often the block is applied; its parameters are shared between iterations.
+    maxout_pieces (int): Maxout pieces of each convolution layer.
+    RETURNS (Model[List[Doc], List[Floats2d]]): One ``(n_tokens, width)`` array per doc.
+    """
+    if width < 1:
+        raise ValueError(f"IDCNN width must be a positive integer, got {width}")
+    if len(rows) != len(attrs):
+        raise ValueError(f"IDCNN needs one row count per attribute: {len(attrs)} attrs, {len(rows)} rows")
+    if not dilations or any(d < 1 for d in dilations):
+        raise ValueError(f"IDCNN dilations must be a non-empty list of positive integers, got {dilations}")
+    if n_iter < 1 or maxout_pieces < 1:
+        raise ValueError(f"IDCNN n_iter and maxout_pieces must be >= 1, got {n_iter} and {maxout_pieces}")
+    embed = MultiHashEmbed(
+        width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors
+    )
+    block = chain(*[_residual_conv(width, d, maxout_pieces) for d in dilations])
+    # Repeating the same block object shares its weights across iterations (thinc walks each
+    # node once), as in the iterated dilated CNN.
+    encoder = chain(_conv(width, 1, maxout_pieces), *([block] * n_iter))
+    model = chain(embed, list2ragged(), encoder, ragged2list())
+    model.set_ref("embed", embed)
+    model.attrs["receptive_field"] = 1 + n_iter * sum(dilations)
+    return model
+
+
+def _conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
+    return chain(
+        dilated_window(dilation),
+        with_array(Maxout(nO=width, nI=3 * width, nP=pieces, normalize=True, dropout=0.0)),
+    )
+
+
+def _residual_conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
+    return residual(_conv(width, dilation, pieces))
+
+
+def dilated_window(dilation: int) -> Model[Ragged, Ragged]:
+    """Concatenate each token's vector with those ``dilation`` tokens to its left and right.
+
+    Neighbours outside the token's own doc are zeros, so docs in a batch never see each other.
+    """
+    return Model(f"dilated_window({dilation})", _window_forward, attrs={"dilation": dilation})
+
+
+def _window_forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
+    dilation = model.attrs["dilation"]
+    xp = model.ops.xp
+    X = Xr.dataXd
+    lengths = model.ops.to_numpy(Xr.lengths).astype("int64")
+    n_tokens, width = X.shape
+    ends = numpy.repeat(numpy.cumsum(lengths), lengths)
+    index = numpy.arange(n_tokens)
+    position = index - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    has_left = position >= dilation
+    has_right = index + dilation < ends
+    left_dst = xp.asarray(index[has_left])
+    right_dst = xp.asarray(index[has_right])
+    Y = model.ops.alloc2f(n_tokens, 3 * width)
+    Y[:, width : 2 * width] = X
+    Y[left_dst, :width] = X[left_dst - dilation]
+    Y[right_dst, 2 * width :] = X[right_dst + dilation]
+
+    def backprop(dYr: Ragged) -> Ragged:
+        dY = dYr.dataXd
+        dX = dY[:, width : 2 * width].copy()
+        # Each source row appears at most once per side, so the fancy-index updates are exact.
+        dX[left_dst - dilation] += dY[left_dst, :width]
+        dX[right_dst + dilation] += dY[right_dst, 2 * width :]
+        return Ragged(dX, Xr.lengths)
+
+    return Ragged(Y, Xr.lengths), backprop

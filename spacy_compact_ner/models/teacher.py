@@ -1,0 +1,42 @@
+"""The teacher body: a transformer listener, optionally concatenated with hashed case and shape
+features (the only registry encoder is uncased, so it cannot see capitalisation by itself)."""
+from typing import List
+
+from spacy.ml.models.tok2vec import MultiHashEmbed
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, concatenate
+from thinc.types import Floats2d
+
+
+@registry.architectures("spacy-compact-ner.TransformerWithFeatures.v1")
+def build_transformer_with_features(
+    *,
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    feature_width: int = 32,
+    feature_attrs: List[str] = ["SHAPE", "PREFIX", "SUFFIX"],
+    feature_rows: List[int] = [1000, 500, 2000],
+) -> Model[List[Doc], List[Floats2d]]:
+    """Concatenate a token encoder (typically a spacy-transformers listener) with hashed features.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): The transformer listener.
+    feature_width (int): Width of the hashed feature block; 0 disables the features.
+    feature_attrs (List[str]): Token attributes to embed (SHAPE and PREFIX carry the case).
+    feature_rows (List[int]): Rows of each hash table, one per attribute.
+    RETURNS (Model[List[Doc], List[Floats2d]]): One array per doc.
+    """
+    if feature_width < 0:
+        raise ValueError(f"feature_width must be >= 0, got {feature_width}")
+    if feature_width == 0:
+        return tok2vec
+    if len(feature_rows) != len(feature_attrs):
+        raise ValueError(
+            f"One row count per feature attribute is needed: {len(feature_attrs)} attrs, {len(feature_rows)} rows"
+        )
+    features = MultiHashEmbed(
+        width=feature_width, attrs=feature_attrs, rows=feature_rows, include_static_vectors=False
+    )
+    model = concatenate(tok2vec, features)
+    model.set_ref("transformer", tok2vec)
+    model.set_ref("features", features)
+    return model

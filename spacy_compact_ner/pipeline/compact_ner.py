@@ -1,0 +1,344 @@
+"""The ``compact_ner`` component: a token classifier over BILUO tags that writes ``doc.ents``.
+
+The same component is the teacher's head (on a transformer listener) and the student's (on the
+ID-CNN). Its loss is a registered function, so distillation is ordinary ``spacy train``.
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+
+from ..decoding import biluo_tags, labels_from_tags, log_softmax, tags_to_spans, viterbi_batch
+from ..distill.losses import DistillationLoss, make_distillation_loss
+from ..distill.store import get_teacher_logits
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-compact-ner.TokenClassifier.v1"
+nO = null
+
+[model.tok2vec]
+@architectures = "spacy-compact-ner.IDCNN.v1"
+width = 96
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+dilations = [1, 2, 1]
+n_iter = 3
+maxout_pieces = 2
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+DEFAULT_LOSS = {
+    "@losses": "spacy-compact-ner.DistillationLoss.v1",
+    "gold_weight": 1.0,
+    "kd_weight": 1.0,
+    "pseudo_label_weight": 1.0,
+    "temperature": 1.0,
+    "kd_kind": "kl",
+}
+
+
+@Language.factory(
+    "compact_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "loss": DEFAULT_LOSS,
+        "spans_key": "compact_ner",
+        "overwrite_ents": True,
+        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_compact_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], List[numpy.ndarray]],
+    loss: DistillationLoss,
+    spans_key: Optional[str],
+    overwrite_ents: bool,
+    scorer: Optional[Callable],
+) -> "CompactNER":
+    """Create a ``compact_ner`` component.
+
+    model (Model[List[Doc], List[Floats2d]]): Scores every BILUO tag of every token.
+    loss (DistillationLoss): Combines gold, distillation and pseudo-label signals.
+    spans_key (Optional[str]): Where predicted entities with confidences are also written
+        (``doc.spans[spans_key]``, scores in ``.attrs["scores"]``); None to skip.
+    overwrite_ents (bool): Replace entities already on the doc (True), or keep them and add only
+        predictions that do not overlap them (False).
+    scorer (Optional[Callable]): Scores the component; spaCy's NER scorer by default.
+    """
+    return CompactNER(
+        nlp.vocab,
+        model,
+        name,
+        loss=loss,
+        spans_key=spans_key,
+        overwrite_ents=overwrite_ents,
+        scorer=scorer,
+    )
+
+
+class CompactNER(TrainablePipe):
+    """Named entity recognizer as a BILUO token classifier with constrained Viterbi decoding."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "compact_ner",
+        *,
+        loss: Optional[DistillationLoss] = None,
+        spans_key: Optional[str] = "compact_ner",
+        overwrite_ents: bool = True,
+        scorer: Optional[Callable] = get_ner_prf,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.loss = loss if loss is not None else make_distillation_loss()
+        self.scorer = scorer
+        self.cfg: Dict = {"labels": [], "spans_key": spans_key, "overwrite_ents": overwrite_ents}
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity labels, in the order their tags are scored."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def tags(self) -> List[str]:
+        """The BILUO tags the model scores: ``O`` then ``B``, ``I``, ``L``, ``U`` of each label."""
+        return biluo_tags(self.labels)
+
+    @property
+    def label_data(self) -> Tuple[str, ...]:
+        """What ``spacy init labels`` saves and ``initialize(labels=...)`` reads."""
+        return self.labels
+
+    def _is_initialized(self) -> bool:
+        output = self.model.get_ref("output_layer")
+        return output.has_dim("nO") is True
+
+    def add_label(self, label: str) -> int:
+        """Add an entity label before ``initialize``; returns 1 if it was new, else 0."""
+        if not isinstance(label, str) or not label or "-" in label[:1]:
+            raise ValueError(f"Entity labels must be non-empty strings, got {label!r}")
+        if label in self.cfg["labels"]:
+            return 0
+        if self._is_initialized():
+            raise ValueError(
+                f"Cannot add label {label!r} to '{self.name}' after it was initialized: its output "
+                f"layer is sized for {len(self.labels)} labels. Add labels before initialize()."
+            )
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Set the labels and initialize the model.
+
+        Labels come from ``labels`` (e.g. ``spacy init labels`` output) or else from the examples: the
+        gold entities and the tags of stored teacher distributions. If the examples carry teacher
+        distributions, their labels must equal the component's.
+        """
+        validate_get_examples(get_examples, "CompactNER.initialize")
+        examples = list(get_examples())
+        teacher_labels = _teacher_labels(examples)
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            found = teacher_labels or sorted(
+                {ent.label_ for eg in examples for ent in eg.reference.ents}
+            )
+            for label in found:
+                self.add_label(label)
+        if not self.labels:
+            raise ValueError(
+                f"'{self.name}' has no entity labels: the training examples carry no entities and no "
+                "teacher distributions, and no labels were given (use add_label, or [initialize.components."
+                f"{self.name}.labels] with the output of `spacy init labels`)."
+            )
+        if teacher_labels and set(teacher_labels) != set(self.labels):
+            raise ValueError(
+                f"'{self.name}' labels {sorted(self.labels)} differ from the teacher's labels "
+                f"{sorted(teacher_labels)} stored in the training data: copy the labels from the teacher."
+            )
+        self.model.get_ref("output_layer").set_dim("nO", len(self.tags))
+        doc_sample = [eg.predicted for eg in islice(examples, 10)]
+        self.model.initialize(X=doc_sample or None)
+
+    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """Tag scores for each doc, ``(n_tokens, n_tags)``."""
+        docs = list(docs)
+        if not self._is_initialized():
+            raise ValueError(Errors.E109.format(name=self.name))
+        n_tags = len(self.tags)
+        if not any(len(doc) for doc in docs):
+            return [numpy.zeros((len(doc), n_tags), dtype="float32") for doc in docs]
+        scores = self.model.predict(docs)
+        return [self.model.ops.to_numpy(s) for s in scores]
+
+    def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
+        """Decode the best valid BILUO sequence of each doc and write its entities."""
+        docs = list(docs)
+        log_probs = [log_softmax(s) for s in scores]
+        paths = viterbi_batch(log_probs)
+        spans_key = self.cfg.get("spans_key")
+        for doc, doc_log_probs, path in zip(docs, log_probs, paths):
+            spans = [Span(doc, start, end, label=label) for start, end, label in tags_to_spans(path, self.labels)]
+            if spans_key:
+                token_probs = numpy.exp(doc_log_probs[numpy.arange(len(path)), path])
+                confidences = [float(token_probs[s.start : s.end].mean()) for s in spans]
+                doc.spans[spans_key] = SpanGroup(doc, name=spans_key, spans=spans, attrs={"scores": confidences})
+            if not self.cfg.get("overwrite_ents", True) and doc.ents:
+                kept = list(doc.ents)
+                spans = kept + [s for s in spans if not any(_overlaps(s, k) for k in kept)]
+            doc.set_ents(spans, default="outside")
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples: gold entities and/or stored teacher distributions."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "CompactNER.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: List) -> Tuple[float, List]:
+        """The loss of a batch and the gradient for each doc's scores."""
+        examples = list(examples)
+        validate_examples(examples, "CompactNER.get_loss")
+        ops = self.model.ops
+        lengths = [len(eg.predicted) for eg in examples]
+        logits = numpy.concatenate([ops.to_numpy(s) for s in scores]) if scores else numpy.zeros((0, len(self.tags)))
+        gold = numpy.concatenate([self._gold_tags(eg) for eg in examples] or [numpy.zeros((0,), "int64")])
+        teacher, has_teacher = self._teacher_targets(examples, lengths)
+        loss, d_logits, _ = self.loss(logits, gold, teacher, has_teacher)
+        offsets = numpy.cumsum([0] + lengths)
+        d_scores = [ops.asarray2f(d_logits[offsets[i] : offsets[i + 1]]) for i in range(len(examples))]
+        return loss, d_scores
+
+    def _gold_tags(self, example: Example) -> numpy.ndarray:
+        tag_index = {tag: i for i, tag in enumerate(self.tags)}
+        gold = numpy.full((len(example.predicted),), -1, dtype="int64")
+        for i, tag in enumerate(example.get_aligned_ner()):
+            if tag is None or tag == "-":
+                continue
+            if tag not in tag_index:
+                raise ValueError(
+                    f"Gold tag {tag!r} in doc {example.reference.text[:60]!r} is not one of '{self.name}' labels "
+                    f"{list(self.labels)}: add the label before initialize, or remove it from the data."
+                )
+            gold[i] = tag_index[tag]
+        return gold
+
+    def _teacher_targets(
+        self, examples: List[Example], lengths: List[int]
+    ) -> Tuple[Optional[numpy.ndarray], Optional[numpy.ndarray]]:
+        """Teacher logits aligned to the predicted tokens (rows without a 1:1 token are masked)."""
+        n_total = sum(lengths)
+        teacher = None
+        has_teacher = numpy.zeros((n_total,), dtype=bool)
+        offset = 0
+        for eg, n in zip(examples, lengths):
+            stored = get_teacher_logits(eg.reference)
+            if stored is not None:
+                if teacher is None:
+                    teacher = numpy.zeros((n_total, len(self.tags)), dtype="float32")
+                ref_logits = self._reorder_teacher(stored[0], stored[1], eg)
+                pred_rows, ref_rows = _one_to_one(eg)
+                teacher[offset + pred_rows] = ref_logits[ref_rows]
+                has_teacher[offset + pred_rows] = True
+            offset += n
+        return teacher, (has_teacher if teacher is not None else None)
+
+    def _reorder_teacher(self, logits: numpy.ndarray, tags: List[str], example: Example) -> numpy.ndarray:
+        if tags == self.tags:
+            return logits
+        if set(labels_from_tags(tags)) != set(self.labels):
+            raise ValueError(
+                f"Teacher distributions of doc {example.reference.text[:60]!r} are over labels "
+                f"{sorted(labels_from_tags(tags))}, but '{self.name}' has labels {sorted(self.labels)}: "
+                "annotate with a teacher that has the student's labels."
+            )
+        column = {tag: i for i, tag in enumerate(tags)}
+        return logits[:, [column[tag] for tag in self.tags]]
+
+
+def _one_to_one(example: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Indices of predicted tokens aligned to exactly one reference token, and those tokens."""
+    n_pred, n_ref = len(example.predicted), len(example.reference)
+    if n_pred == n_ref and all(
+        p.text == r.text for p, r in zip(example.predicted, example.reference)
+    ):
+        rows = numpy.arange(n_pred)
+        return rows, rows
+    x2y = example.alignment.x2y
+    y2x = example.alignment.y2x
+    x_lengths = numpy.asarray(x2y.lengths)
+    y_lengths = numpy.asarray(y2x.lengths)
+    x_starts = numpy.cumsum(x_lengths) - x_lengths
+    pred_rows = []
+    ref_rows = []
+    data = numpy.asarray(x2y.data)
+    for i in range(n_pred):
+        if x_lengths[i] == 1:
+            j = int(data[x_starts[i]])
+            if y_lengths[j] == 1:
+                pred_rows.append(i)
+                ref_rows.append(j)
+    return numpy.asarray(pred_rows, dtype="int64"), numpy.asarray(ref_rows, dtype="int64")
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _teacher_labels(examples: List[Example]) -> List[str]:
+    """The label set of the teacher distributions stored in the examples ([] if none); all docs must agree."""
+    found: Optional[List[str]] = None
+    for eg in examples:
+        stored = get_teacher_logits(eg.reference)
+        if stored is None:
+            continue
+        labels = labels_from_tags(stored[1])
+        if found is None:
+            found = labels
+        elif labels != found:
+            raise ValueError(
+                f"Teacher distributions disagree on labels: {found} vs {labels} (doc {eg.reference.text[:60]!r})"
+            )
+    return found or []

@@ -1,0 +1,78 @@
+"""Tiny generated models and corpora for tests and smoke runs (no download, a few seconds)."""
+import random
+from pathlib import Path
+from typing import Iterable, List, Sequence, Tuple, Union
+
+from spacy.tokens import Doc, Span
+from spacy.vocab import Vocab
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+# (words, entities as (start, end, label)) for a toy NER task with a learnable pattern.
+_PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank"]
+_PLACES = ["Paris", "London", "Berlin", "Tokyo", "Lima", "Oslo"]
+_ORGS = ["Acme", "Globex", "Initech", "Umbrella"]
+_VERBS = ["visited", "left", "loves", "saw"]
+
+
+def make_tiny_bert(path: Union[str, Path], words: Iterable[str] = (), *, seed: int = 0) -> Path:
+    """Save a tiny random uncased BERT (hidden 32, 2 layers) and its tokenizer to ``path``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-#@:/"
+    vocab = list(SPECIAL_TOKENS) + list(chars) + ["##" + c for c in chars]
+    vocab += sorted({w.lower() for w in words} - set(vocab))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def toy_sentences(n: int, *, seed: int = 0) -> List[Tuple[List[str], List[Tuple[int, int, str]]]]:
+    """``n`` toy sentences with PER/LOC/ORG entities (some multi-token) in varied positions."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        person = [rng.choice(_PEOPLE)] + ([rng.choice(_PEOPLE) + "son"] if rng.random() < 0.4 else [])
+        place = [rng.choice(_PLACES)]
+        words = list(person) + [rng.choice(_VERBS)] + place
+        ents = [(0, len(person), "PER"), (len(person) + 1, len(words), "LOC")]
+        if rng.random() < 0.5:
+            org = [rng.choice(_ORGS), "Corp"] if rng.random() < 0.5 else [rng.choice(_ORGS)]
+            words += ["for"] + org
+            ents.append((len(words) - len(org), len(words), "ORG"))
+        words.append(".")
+        if rng.random() < 0.3:
+            words = ["yesterday", ","] + words
+            ents = [(s + 2, e + 2, label) for s, e, label in ents]
+        sentences.append((words, ents))
+    return sentences
+
+
+def toy_docs(vocab: Vocab, n: int, *, seed: int = 0, annotated: bool = True) -> List[Doc]:
+    """Toy docs: fully annotated gold (``annotated``) or with no entity annotation at all."""
+    docs = []
+    for words, ents in toy_sentences(n, seed=seed):
+        doc = Doc(vocab, words=words)
+        if annotated:
+            doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
+        docs.append(doc)
+    return docs
+
+
+def toy_words() -> Sequence[str]:
+    """Every word the toy sentences use (for the tiny BERT's vocabulary)."""
+    return _PEOPLE + [p + "son" for p in _PEOPLE] + _PLACES + _ORGS + _VERBS + ["Corp", "for", "yesterday"]

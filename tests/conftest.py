@@ -1,0 +1,58 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.cli.train import train as spacy_train
+from spacy.tokens import DocBin
+
+from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_words
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A tiny random uncased BERT saved to disk, as a teacher encoder."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert") / "bert", toy_words())
+
+
+@pytest.fixture(scope="session")
+def toy_corpus(tmp_path_factory) -> dict:
+    """train/dev .spacy files of the toy NER task."""
+    root = tmp_path_factory.mktemp("toy_corpus")
+    nlp = spacy.blank("en")
+    paths = {}
+    for name, n, seed in (("train", 40, 0), ("dev", 20, 1)):
+        path = root / f"{name}.spacy"
+        DocBin(docs=toy_docs(nlp.vocab, n, seed=seed)).to_disk(path)
+        paths[name] = path
+    return paths
+
+
+TEACHER_OVERRIDES = {
+    "training.max_epochs": 15,
+    "training.eval_frequency": 20,
+    "training.batcher.size": 100,
+    "training.optimizer.learn_rate.warmup_steps": 5,
+    "training.optimizer.learn_rate.initial_rate": 0.003,
+    "training.optimizer.learn_rate.total_steps": 1000,
+    "training.logger.progress_bar": False,
+}
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(tiny_bert, toy_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    overrides = {
+        "paths.train": str(toy_corpus["train"]),
+        "paths.dev": str(toy_corpus["dev"]),
+        "paths.teacher_encoder": str(tiny_bert),
+        **TEACHER_OVERRIDES,
+    }
+    spacy_train(ROOT / "configs" / "teacher.cfg", out, overrides=overrides)
+    return out / "model-best"

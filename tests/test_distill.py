@@ -1,0 +1,159 @@
+"""Annotate with the tiny teacher, then distill a student on gold + teacher distributions."""
+import numpy
+import pytest
+import spacy
+from spacy.cli.train import train as spacy_train
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+import spacy_compact_ner.distill.annotate as annotate_module
+from spacy_compact_ner.distill.annotate import annotate, parse_shard
+from spacy_compact_ner.distill.reader import create_distill_corpus_reader
+from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
+from spacy_compact_ner.testing import toy_docs
+from tests.conftest import ROOT
+from tests.util import TINY_STUDENT, ents, student_nlp
+
+STUDENT_OVERRIDES = {
+    **TINY_STUDENT,
+    "training.max_epochs": 40,
+    "training.eval_frequency": 50,
+    "training.batcher.size.start": 64,
+    "training.batcher.size.stop": 64,
+    "training.dropout": 0.0,
+    "training.logger.progress_bar": False,
+}
+
+
+@pytest.fixture(scope="module")
+def distill_inputs(tmp_path_factory):
+    """20 gold docs (.spacy) and 30 unlabeled sentences (.txt), disjoint from the teacher's data."""
+    root = tmp_path_factory.mktemp("distill_inputs")
+    nlp = spacy.blank("en")
+    DocBin(docs=toy_docs(nlp.vocab, 20, seed=7)).to_disk(root / "gold.spacy")
+    unlabeled = [d.text for d in toy_docs(nlp.vocab, 30, seed=8, annotated=False)]
+    (root / "unlabeled.txt").write_text("\n".join(unlabeled) + "\n", encoding="utf8")
+    return root / "gold.spacy", root / "unlabeled.txt"
+
+
+@pytest.fixture(scope="module")
+def distilled(trained_teacher, distill_inputs, toy_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("distilled")
+    stats = annotate(trained_teacher, list(distill_inputs), root / "distill.spacy", chunk_size=16, show_progress=False)
+    overrides = {"paths.train": str(root / "distill.spacy"), "paths.dev": str(toy_corpus["dev"]), **STUDENT_OVERRIDES}
+    spacy_train(ROOT / "configs" / "student.cfg", root / "student", overrides=overrides)
+    return root, stats
+
+
+def test_annotate_keeps_gold_and_stores_distributions(distilled, trained_teacher):
+    root, stats = distilled
+    assert (stats.docs, stats.labeled_docs) == (50, 20)
+    assert not (root / "distill.spacy.parts").exists()
+    teacher = spacy.load(trained_teacher)
+    docs = list(DocBin(store_user_data=True).from_disk(root / "distill.spacy").get_docs(teacher.vocab))
+    assert sum(d.has_annotation("ENT_IOB") for d in docs) == 20
+    for doc in docs:
+        logits, tags = get_teacher_logits(doc)
+        assert logits.shape == (len(doc), len(tags)) and tags == teacher.get_pipe("ner").tags
+    # The stored logits are the teacher's own, to float16 precision.
+    doc = docs[-1]
+    expected = teacher.get_pipe("ner").predict(list(teacher.pipe([doc.text], disable=["ner"])))[0]
+    numpy.testing.assert_allclose(get_teacher_logits(doc)[0], expected, rtol=2e-3, atol=2e-3)
+
+
+def test_student_learns_the_teacher_on_unlabeled_text(distilled, trained_teacher, distill_inputs):
+    root, _ = distilled
+    student = spacy.load(root / "student" / "model-last")
+    teacher = spacy.load(trained_teacher)
+    assert student.pipe_names == ["ner"] and "transformer" not in student.pipe_names
+    assert student.get_pipe("ner").labels == teacher.get_pipe("ner").labels
+    texts = distill_inputs[1].read_text(encoding="utf8").splitlines()
+    references = list(teacher.pipe(texts))
+    scores = student.evaluate([Example(student.make_doc(t), ref) for t, ref in zip(texts, references)])
+    assert scores["ents_f"] >= 0.9
+
+
+def test_stored_distributions_round_trip_through_docbin():
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("a b c")
+    rng = numpy.random.default_rng(0)
+    logits = rng.normal(scale=8, size=(3, 5)).astype("float32")
+    set_teacher_logits(doc, logits, ["O", "B-X", "I-X", "L-X", "U-X"])
+    doc_bin = DocBin(store_user_data=True)
+    doc_bin.add(doc)
+    restored = next(DocBin(store_user_data=True).from_bytes(doc_bin.to_bytes()).get_docs(nlp.vocab))
+    values, tags = get_teacher_logits(restored)
+    numpy.testing.assert_array_equal(values, logits.astype("float16").astype("float32"))
+    assert numpy.abs(values - logits).max() <= 8 * 4 * 2**-11  # float16: 11 significant bits
+    assert tags == ["O", "B-X", "I-X", "L-X", "U-X"]
+
+
+def test_distributions_that_do_not_fit_their_doc_are_named(tmp_path):
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Alice visited Paris")
+    set_teacher_logits(doc, numpy.zeros((3, 5)), ["O", "B-X", "I-X", "L-X", "U-X"])
+    short = nlp.make_doc("Alice visited")
+    short.user_data.update(doc.user_data)
+    DocBin(store_user_data=True, docs=[doc, short]).to_disk(tmp_path / "bad.spacy")
+    reader = create_distill_corpus_reader(tmp_path / "bad.spacy")
+    with pytest.raises(ValueError, match=r"bad.spacy, doc 1: .*'Alice visited'.*2 tokens x 5 tags"):
+        list(reader(nlp))
+
+
+def test_student_labels_must_match_the_teacher(tmp_path):
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Alice visited Paris")
+    set_teacher_logits(doc, numpy.zeros((3, 5)), ["O", "B-PER", "I-PER", "L-PER", "U-PER"])
+    student = student_nlp()
+    student.get_pipe("ner").add_label("LOC")
+    with pytest.raises(ValueError, match=r"labels \['LOC', 'PER'\] differ from the teacher's labels \['PER'\]"):
+        student.initialize(lambda: [Example(nlp.make_doc(doc.text), doc)])
+
+
+def test_annotate_resumes_after_an_interruption(trained_teacher, distill_inputs, tmp_path, monkeypatch):
+    output = tmp_path / "out.spacy"
+    real = annotate_module.teacher_logits
+    calls = {"n": 0}
+
+    def crash_on_second_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(annotate_module, "teacher_logits", crash_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        annotate(trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False)
+    assert not output.exists()  # nothing that looks complete
+    assert len(list((tmp_path / "out.spacy.parts").glob("part-*.spacy"))) == 1
+    monkeypatch.setattr(annotate_module, "teacher_logits", real)
+    stats = annotate(trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False)
+    assert stats.chunks_reused == 1 and stats.docs == 50
+    fresh = annotate(trained_teacher, list(distill_inputs), tmp_path / "fresh.spacy", chunk_size=16, show_progress=False)
+    assert fresh.chunks_reused == 0
+    vocab = spacy.blank("en").vocab
+    resumed_docs = list(DocBin(store_user_data=True).from_disk(output).get_docs(vocab))
+    fresh_docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "fresh.spacy").get_docs(vocab))
+    assert [d.text for d in resumed_docs] == [d.text for d in fresh_docs]
+    for a, b in zip(resumed_docs, fresh_docs):
+        numpy.testing.assert_array_equal(get_teacher_logits(a)[0], get_teacher_logits(b)[0])
+        assert ents(a) == ents(b)
+
+
+def test_shards_partition_the_input(trained_teacher, distill_inputs, tmp_path):
+    texts = []
+    for k in range(2):
+        out = tmp_path / f"shard{k}.spacy"
+        stats = annotate(trained_teacher, list(distill_inputs), out, shard=f"{k}/2", show_progress=False)
+        texts.append([d.text for d in DocBin().from_disk(out).get_docs(spacy.blank("en").vocab)])
+        assert stats.docs == len(texts[-1])
+    assert len(texts[0]) + len(texts[1]) == 50 and not set(texts[0]) & set(texts[1]) - {""}
+    assert parse_shard("1/4") == (1, 4)
+    for bad in ("4/4", "x", "1/0"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+
+
+def test_missing_teacher_is_reported_without_a_hub_lookup(distill_inputs, tmp_path):
+    with pytest.raises(FileNotFoundError, match="Teacher pipeline not found: .*nope"):
+        annotate(tmp_path / "nope", list(distill_inputs), tmp_path / "o.spacy", show_progress=False)

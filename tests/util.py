@@ -1,0 +1,47 @@
+"""Helpers shared by the tests."""
+import random
+from typing import List
+
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+from spacy.util import load_config
+
+from spacy_compact_ner.testing import toy_docs
+from tests.conftest import ROOT
+
+TINY_STUDENT = {
+    "components.ner.model.tok2vec.width": 32,
+    "components.ner.model.tok2vec.rows": [500, 200, 200, 100],
+    "components.ner.model.tok2vec.n_iter": 2,
+}
+
+
+def student_nlp(**overrides) -> Language:
+    """A blank student pipeline from configs/student.cfg with tiny sizes."""
+    config = load_config(ROOT / "configs" / "student.cfg", overrides={**TINY_STUDENT, **overrides})
+    return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def toy_examples(nlp: Language, n: int = 30, seed: int = 0) -> List[Example]:
+    return [Example(nlp.make_doc(d.text), d) for d in toy_docs(nlp.vocab, n, seed=seed)]
+
+
+def train(nlp: Language, examples: List[Example], steps: int = 40, seed: int = 0, drop: float = 0.0) -> Language:
+    """Initialize and update ``nlp`` on ``examples`` in mini-batches of 8."""
+    random.seed(seed)
+    fix_random_seed(seed)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        random.shuffle(examples)
+        for i in range(0, len(examples), 8):
+            nlp.update(examples[i : i + 8], sgd=optimizer, drop=drop)
+    return nlp
+
+
+def fix_random_seed(seed: int) -> None:
+    spacy.util.fix_random_seed(seed)
+
+
+def ents(doc):
+    return [(e.start, e.end, e.label_) for e in doc.ents]
