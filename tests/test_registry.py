@@ -10,9 +10,9 @@ from tests.conftest import ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENTRY_POINTS = PYPROJECT["project"]["entry-points"]
 REGISTERED = [
-    (group.removeprefix("spacy_"), name)
+    (group.split("_", 1)[1], name)
     for group, names in ENTRY_POINTS.items()
-    if group.startswith("spacy_")
+    if group.startswith(("spacy_", "thinc_"))
     for name in names
 ]
 

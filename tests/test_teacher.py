@@ -5,7 +5,9 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
+from tests.conftest import ROOT
 from tests.util import ents
+
 
 def test_teacher_overfits_the_toy_corpus(trained_teacher, toy_corpus):
     nlp = spacy.load(trained_teacher)
@@ -37,3 +39,13 @@ def test_case_features_are_part_of_the_teacher(trained_teacher):
     # The uncased encoder cannot tell these apart; the SHAPE/PREFIX features can.
     lower, upper = nlp.get_pipe("ner").predict(list(nlp.pipe(["paris", "Paris"], disable=["ner"])))
     assert not numpy.allclose(lower, upper)
+
+
+def test_missing_encoder_path_fails_before_any_hub_lookup(toy_corpus, tmp_path):
+    from spacy.util import load_config, load_model_from_config
+
+    missing = tmp_path / "no-such-encoder"
+    config = load_config(ROOT / "configs" / "teacher.cfg", overrides={"paths.teacher_encoder": str(missing)})
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    with pytest.raises(FileNotFoundError, match="Teacher encoder folder not found.*no-such-encoder"):
+        nlp.initialize()

@@ -1,6 +1,9 @@
 """The teacher body: a transformer listener, optionally concatenated with hashed case and shape
 features (the only registry encoder is uncased, so it cannot see capitalisation by itself)."""
-from typing import List
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from spacy.language import Language
 
 from spacy.ml.models.tok2vec import MultiHashEmbed
 from spacy.tokens import Doc
@@ -40,3 +43,24 @@ def build_transformer_with_features(
     model.set_ref("transformer", tok2vec)
     model.set_ref("features", features)
     return model
+
+
+@registry.callbacks("spacy-compact-ner.require_local_encoder.v1")
+def require_local_encoder(*, path: Optional[str]) -> Callable[[Language], Language]:
+    """An ``[initialize.before_init]`` check that the teacher encoder is a local folder.
+
+    spacy-transformers treats a missing path as a model hub name; this fails first, with the path.
+    """
+
+    def check(nlp: Language) -> Language:
+        if not path:
+            raise ValueError("No teacher encoder given: set --paths.teacher_encoder to a local model folder")
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(
+                f"Teacher encoder folder not found or incomplete (no config.json): {folder.resolve()}. "
+                "Fetch it with `python -m spacy_compact_ner assets` (nothing is loaded from a model hub)."
+            )
+        return nlp
+
+    return check
