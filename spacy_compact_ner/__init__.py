@@ -1,22 +1,31 @@
-"""spacy-compact-ner: compact, fast spaCy NER students distilled from a transformer teacher."""
-from .decoding import biluo_tags, viterbi, viterbi_batch
-from .distill.losses import DistillationLoss, make_distillation_loss
-from .distill.reader import create_distill_corpus_reader
-from .models import build_idcnn_encoder, build_token_classifier, build_transformer_with_features
-from .pipeline import CompactNER, make_compact_ner
+"""spacy-compact-ner: compact, fast spaCy NER students distilled from a transformer teacher.
+
+spaCy finds the component, architectures, losses and readers through entry points; the names
+below are imported on first use, so the command line starts quickly.
+"""
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CompactNER",
-    "DistillationLoss",
-    "biluo_tags",
-    "build_idcnn_encoder",
-    "build_token_classifier",
-    "build_transformer_with_features",
-    "create_distill_corpus_reader",
-    "make_compact_ner",
-    "make_distillation_loss",
-    "viterbi",
-    "viterbi_batch",
-]
+_EXPORTS = {
+    "CompactNER": "spacy_compact_ner.pipeline",
+    "make_compact_ner": "spacy_compact_ner.pipeline",
+    "DistillationLoss": "spacy_compact_ner.distill.losses",
+    "make_distillation_loss": "spacy_compact_ner.distill.losses",
+    "create_distill_corpus_reader": "spacy_compact_ner.distill.reader",
+    "build_idcnn_encoder": "spacy_compact_ner.models",
+    "build_token_classifier": "spacy_compact_ner.models",
+    "build_transformer_with_features": "spacy_compact_ner.models",
+    "biluo_tags": "spacy_compact_ner.decoding",
+    "viterbi": "spacy_compact_ner.decoding",
+    "viterbi_batch": "spacy_compact_ner.decoding",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'spacy_compact_ner' has no attribute {name!r}")

@@ -1,4 +1,6 @@
 """Every registered name resolves, and the shipped configs build and validate."""
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -20,7 +22,10 @@ REGISTERED = [
 @pytest.mark.parametrize("group,name", REGISTERED)
 def test_registered_names_resolve(group, name):
     if group == "factories":
-        assert name in spacy.blank("en").factory_names
+        # Through the entry point alone, in a process that never imported spacy_compact_ner.
+        code = f"import spacy; nlp = spacy.blank('en'); nlp.add_pipe({name!r}); print(type(nlp.pipeline[0][1]).__name__)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "CompactNER"
         return
     assert name.startswith("spacy-compact-ner.") and name.rsplit(".", 1)[-1].startswith("v")
     assert callable(getattr(registry, group).get(name))
