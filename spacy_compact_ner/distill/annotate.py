@@ -4,6 +4,7 @@ per-token tag logits with each doc, so the student trains without a transformer 
 Work is written in chunks under ``OUTPUT.parts/``; a rerun after a crash or a kill skips the chunks
 already written, and the final ``OUTPUT`` appears (atomically) only when every chunk is done.
 """
+import hashlib
 import json
 import shutil
 import time
@@ -17,7 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from .store import set_teacher_logits
+from .store import iter_docbin_docs, set_teacher_logits
 
 TEXT_SUFFIXES = (".txt", ".text")
 
@@ -79,11 +80,7 @@ def iter_input_docs(nlp: Language, inputs: Sequence[Path], *, text_unit: str = "
             if file.suffix in TEXT_SUFFIXES:
                 yield from read_text_docs(file, nlp, unit=text_unit)
             elif file.suffix == ".spacy":
-                try:
-                    doc_bin = DocBin(store_user_data=True).from_disk(file)
-                except Exception as err:
-                    raise ValueError(f"{file} is not a readable spaCy DocBin: {err}") from err
-                yield from doc_bin.get_docs(nlp.vocab)
+                yield from iter_docbin_docs(file, nlp.vocab)
             else:
                 raise ValueError(f"Unsupported annotate input {file}: expected .spacy, .txt or a folder")
 
@@ -133,6 +130,9 @@ def annotate(
     teacher = Path(teacher)
     if not teacher.exists():
         raise FileNotFoundError(f"Teacher pipeline not found: {teacher}")
+    for path in inputs:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"Annotate input not found: {path}")
     output = Path(output)
     nlp = spacy.load(teacher)
     ner_name = find_ner_component(nlp, component)
@@ -146,6 +146,8 @@ def annotate(
         "text_unit": text_unit,
         "limit": limit,
         "tags": tags,
+        # Parts made from other input or teacher content (same paths, edited files) are not reused.
+        "fingerprint": _fingerprint([teacher, *inputs]),
     }
     _prepare_parts(parts, manifest)
     stats = AnnotateStats(labels=list(nlp.get_pipe(ner_name).labels))
@@ -173,7 +175,11 @@ def annotate(
         stats.seconds = time.perf_counter() - start
         progress(stats)
     if stats.docs == 0:
-        raise ValueError(f"No docs to annotate in {[str(p) for p in inputs]} (shard {shard})")
+        shutil.rmtree(parts)  # nothing was annotated: leave nothing that looks like work in progress
+        raise ValueError(
+            f"No docs to annotate in {[str(p) for p in inputs]} (shard {shard}): the inputs are empty "
+            "or hold only blank lines"
+        )
     _merge_parts(parts, output, nlp)
     if show_progress:
         print()
@@ -193,14 +199,33 @@ def _prepare_parts(parts: Path, manifest: dict) -> None:
     """Create the chunk folder, or reuse it if an interrupted run with the same settings left it."""
     manifest_path = parts / "manifest.json"
     if parts.exists():
-        previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        try:
+            previous = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):  # missing, or cut short by a kill: the chunks cannot be trusted
+            previous = None
         if previous == manifest:
             msg.info(f"Resuming: reusing finished chunks in {parts}")
             return
-        msg.warn(f"Discarding chunks in {parts}: they were made with other settings")
+        msg.warn(f"Discarding chunks in {parts}: they were made with other settings or inputs")
         shutil.rmtree(parts)
     parts.mkdir(parents=True)
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(manifest_path)
+
+
+def _fingerprint(paths: Sequence[Path]) -> str:
+    """A SHA-256 over the names and contents of the files under ``paths``."""
+    digest = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            digest.update(str(file.relative_to(root) if root.is_dir() else file.name).encode("utf8") + b"\0")
+            with file.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def _atomic_docbin(doc_bin: DocBin, path: Path) -> None:

@@ -1,14 +1,15 @@
 """The corpus reader for student training: a DocBin whose docs may carry gold entities and/or
 stored teacher distributions. Predicted docs keep the reference tokens, so teacher rows line up."""
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .store import get_teacher_logits
+from ..decoding import labels_from_tags
+from .store import get_teacher_logits, read_docbin
 
 
 @registry.readers("spacy-compact-ner.DistillCorpus.v1")
@@ -39,25 +40,38 @@ def create_distill_corpus_reader(
 
 
 def load_annotated_docs(path: Path, nlp: Language, *, limit: int = 0) -> List[Doc]:
-    """Load and check docs; a stored distribution that does not fit its doc is an error naming it."""
+    """Load and check docs; a stored distribution that does not fit its doc, or whose labels differ
+    from those of the other docs, is an error naming the file and the doc. No docs at all is an error."""
     if not path.exists():
         raise FileNotFoundError(f"Distillation corpus not found: {path}")
     files = sorted(path.glob("**/*.spacy")) if path.is_dir() else [path]
     if not files:
         raise ValueError(f"No .spacy files in {path}")
     docs: List[Doc] = []
+    first_labels: Optional[Tuple[str, List[str]]] = None  # (where, labels) of the first teacher distributions
     for file in files:
+        doc_bin = read_docbin(file)
         try:
-            doc_bin = DocBin(store_user_data=True).from_disk(file)
             file_docs = list(doc_bin.get_docs(nlp.vocab))
-        except Exception as err:  # srsly/msgpack/zlib raise many kinds on a corrupt file
+        except Exception as err:
             raise ValueError(f"{file} is not a readable spaCy DocBin (truncated or another format?): {err}") from err
         for i, doc in enumerate(file_docs):
             try:
-                get_teacher_logits(doc)
+                stored = get_teacher_logits(doc)
+                labels = labels_from_tags(stored[1]) if stored is not None else None
             except ValueError as err:
                 raise ValueError(f"{file}, doc {i}: {err}") from err
+            if labels is not None:
+                if first_labels is None:
+                    first_labels = (f"{file}, doc {i}", labels)
+                elif set(labels) != set(first_labels[1]):
+                    raise ValueError(
+                        f"{file}, doc {i}: teacher distributions over labels {sorted(labels)}, but "
+                        f"{first_labels[0]} has labels {sorted(first_labels[1])}: annotate every doc with the same teacher"
+                    )
             docs.append(doc)
             if limit and len(docs) >= limit:
                 return docs
+    if not docs:
+        raise ValueError(f"No docs in {path}: the distillation corpus is empty")
     return docs

@@ -3,10 +3,12 @@
 The same component is the teacher's head (on a transformer listener) and the student's (on the
 ID-CNN). Its loss is a registered function, so distillation is ordinary ``spacy train``.
 """
+import unicodedata
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -55,6 +57,7 @@ DEFAULT_LOSS = {
         "loss": DEFAULT_LOSS,
         "spans_key": "compact_ner",
         "overwrite_ents": True,
+        "learn_rate_scale": 1.0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -66,6 +69,7 @@ def make_compact_ner(
     loss: DistillationLoss,
     spans_key: Optional[str],
     overwrite_ents: bool,
+    learn_rate_scale: float,
     scorer: Optional[Callable],
 ) -> "CompactNER":
     """Create a ``compact_ner`` component.
@@ -76,6 +80,9 @@ def make_compact_ner(
         (``doc.spans[spans_key]``, scores in ``.attrs["scores"]``); None to skip.
     overwrite_ents (bool): Replace entities already on the doc (True), or keep them and add only
         predictions that do not overlap them (False).
+    learn_rate_scale (float): Multiplies the optimizer's learning rate for this component's own
+        weights (the head, and the encoder unless it is a separate component such as a
+        transformer). A fresh head on a slowly fine-tuned transformer learns faster with e.g. 20.
     scorer (Optional[Callable]): Scores the component; spaCy's NER scorer by default.
     """
     return CompactNER(
@@ -85,6 +92,7 @@ def make_compact_ner(
         loss=loss,
         spans_key=spans_key,
         overwrite_ents=overwrite_ents,
+        learn_rate_scale=learn_rate_scale,
         scorer=scorer,
     )
 
@@ -101,13 +109,17 @@ class CompactNER(TrainablePipe):
         loss: Optional[DistillationLoss] = None,
         spans_key: Optional[str] = "compact_ner",
         overwrite_ents: bool = True,
+        learn_rate_scale: float = 1.0,
         scorer: Optional[Callable] = get_ner_prf,
     ) -> None:
+        if not learn_rate_scale > 0:
+            raise ValueError(f"learn_rate_scale must be > 0, got {learn_rate_scale}")
         self.vocab = vocab
         self.model = model
         self.name = name
         self.loss = loss if loss is not None else make_distillation_loss()
         self.scorer = scorer
+        self.learn_rate_scale = learn_rate_scale
         self.cfg: Dict = {"labels": [], "spans_key": spans_key, "overwrite_ents": overwrite_ents}
 
     @property
@@ -190,15 +202,21 @@ class CompactNER(TrainablePipe):
         if not self._is_initialized():
             raise ValueError(Errors.E109.format(name=self.name))
         n_tags = len(self.tags)
-        if not any(len(doc) for doc in docs):
-            return [numpy.zeros((len(doc), n_tags), dtype="float32") for doc in docs]
-        scores = self.model.predict(docs)
-        return [self.model.ops.to_numpy(s) for s in scores]
+        scores = [numpy.zeros((0, n_tags), dtype="float32") for _ in docs]
+        # Only non-empty docs go through the model: a transformer listener gives an empty doc a
+        # (0, 0) array, which cannot be concatenated with the other docs' (0, width) features.
+        non_empty = [i for i, doc in enumerate(docs) if len(doc)]
+        if non_empty:
+            predicted = self.model.predict([docs[i] for i in non_empty])
+            for i, doc_scores in zip(non_empty, predicted):
+                scores[i] = self.model.ops.to_numpy(doc_scores)
+        return scores
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
-        """Decode the best valid BILUO sequence of each doc and write its entities."""
+        """Decode the best valid BILUO sequence of each doc and write its entities (an entity never
+        begins or ends on a token of only whitespace, control or format characters)."""
         docs = list(docs)
-        log_probs = [log_softmax(s) for s in scores]
+        log_probs = [_forbid_blank_boundaries(doc, log_softmax(s)) for doc, s in zip(docs, scores)]
         paths = viterbi_batch(log_probs)
         spans_key = self.cfg.get("spans_key")
         for doc, doc_log_probs, path in zip(docs, log_probs, paths):
@@ -236,6 +254,22 @@ class CompactNER(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd) -> None:
+        """Apply the gradients, with this component's learning-rate scale."""
+        if self.learn_rate_scale == 1.0:
+            self.model.finish_update(sgd)
+            return
+        for node in self.model.walk():
+            for shim in node.shims:
+                shim.finish_update(sgd)
+        for node in self.model.walk():
+            for name in node.param_names:
+                if node.has_grad(name):
+                    param, _ = sgd(
+                        (node.id, name), node.get_param(name), node.get_grad(name), lr_scale=self.learn_rate_scale
+                    )
+                    node.set_param(name, param)
 
     def get_loss(self, examples: Iterable[Example], scores: List) -> Tuple[float, List]:
         """The loss of a batch and the gradient for each doc's scores."""
@@ -323,6 +357,30 @@ def _one_to_one(example: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
     return numpy.asarray(pred_rows, dtype="int64"), numpy.asarray(ref_rows, dtype="int64")
 
 
+def _forbid_blank_boundaries(doc: Doc, log_probs: numpy.ndarray) -> numpy.ndarray:
+    """Tokens that render as nothing (whitespace, control and format characters such as NUL or a
+    zero-width space) may not begin, end or be an entity, as whitespace in spaCy's own NER: their
+    B-, L- and U- scores are set to -inf, so a text of such characters gets no entities."""
+    if not len(doc):
+        return log_probs
+    # Lexeme flags rule out most tokens at once; only the rest are checked character by character.
+    flags = doc.to_array([IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH])
+    candidates = numpy.flatnonzero(~flags[:, :3].any(axis=1))
+    rows = [i for i in candidates.tolist() if _is_blank(doc.vocab.strings[int(flags[i, 3])])]
+    if rows:
+        n_labels = (log_probs.shape[1] - 1) // 4
+        boundary = (1 + 4 * numpy.arange(n_labels)[:, None] + numpy.array([0, 2, 3])[None, :]).reshape(-1)
+        log_probs[numpy.ix_(rows, boundary)] = -numpy.inf
+    return log_probs
+
+
+_BLANK_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
+
+
+def _is_blank(text: str) -> bool:
+    return all(c.isspace() or unicodedata.category(c) in _BLANK_CATEGORIES for c in text)
+
+
 def _overlaps(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
@@ -337,7 +395,7 @@ def _teacher_labels(examples: List[Example]) -> List[str]:
         labels = labels_from_tags(stored[1])
         if found is None:
             found = labels
-        elif labels != found:
+        elif set(labels) != set(found):  # the order may differ: rows are reordered per doc
             raise ValueError(
                 f"Teacher distributions disagree on labels: {found} vs {labels} (doc {eg.reference.text[:60]!r})"
             )

@@ -1,0 +1,102 @@
+"""Slow smoke test: the project workflow end to end with tiny vars, from IOB2 to an installed wheel.
+
+It runs every command of the `all` workflow except `assets` (the registry download), on a generated
+IOB2 file and a tiny generated BERT, in a copy of the project. The wheel is checked in a fresh venv
+without torch (which installs spacy there from the package registry, or pip's cache).
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+from spacy_compact_ner.testing import make_tiny_bert, toy_sentences, toy_words
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY_VARS = {
+    "n_labeled": 30,
+    "n_dev": 20,
+    "n_test": 20,
+    "teacher_epochs": 15,
+    "teacher_batch_size": 100,
+    "teacher_warmup_steps": 5,
+    "teacher_total_steps": 1000,
+    "teacher_learn_rate": 0.003,
+    "student_epochs": 30,
+    "summary_repeats": 1,
+}
+KEEP = ["project.yml", "pyproject.toml", "README.md", "configs", "spacy_compact_ner"]
+
+
+def _write_iob2(path: Path, n: int) -> None:
+    lines = []
+    for words, ents in toy_sentences(n, seed=3):
+        tags = ["O"] * len(words)
+        for start, end, label in ents:
+            tags[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf8")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project") / "compact"
+    root.mkdir()
+    for name in KEEP:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy(source, root / name)
+    _write_iob2(root / "assets" / "toy" / "ner.txt", 100)
+    make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
+    variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert"}
+    overrides = [arg for key, value in variables.items() for arg in (f"--vars.{key}", str(value))]
+    workflow = srsly.read_yaml(root / "project.yml")["workflows"]["all"]
+    assert workflow[0] == "assets"
+    try:
+        for command in workflow[1:]:
+            subprocess.run(
+                [sys.executable, "-m", "spacy", "project", "run", command, str(root), *overrides],
+                check=True,
+                cwd=root,
+            )
+        yield root
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "en_compact_ner"], check=False)
+
+
+def test_workflow_builds_an_installable_student(project):
+    wheel = project / "packages" / "en_compact_ner-0.1.0" / "dist" / "en_compact_ner-0.1.0-py3-none-any.whl"
+    assert wheel.is_file()
+    package = json.loads((project / "metrics" / "package.json").read_text())
+    assert package["torch_installed"] is False and package["spacy_transformers_installed"] is False
+    assert package["pipeline"] == ["ner"]
+    assert package["ents_f"] >= 0.8  # the installed package, evaluated on the toy test split
+
+
+def test_installed_package_loads_by_name_in_a_new_process(project):
+    code = (
+        "import spacy, json; nlp = spacy.load('en_compact_ner'); "
+        "doc = nlp('yesterday , Alice visited Paris for Acme Corp .'); "
+        "print(json.dumps({'ents': [[e.text, e.label_] for e in doc.ents], 'f': nlp.meta['performance']['ents_f']}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ["Paris", "LOC"] in result["ents"]
+    # The meta reports the test scores written by the evaluate step.
+    assert result["f"] == json.loads((project / "metrics" / "student.json").read_text())["ents_f"]
+
+
+def test_summary_table_compares_teacher_and_student(project):
+    rows = json.loads((project / "metrics" / "summary.json").read_text())
+    assert [r["system"] for r in rows] == ["teacher", "student"]
+    for row in rows:
+        assert row["parameters"] > 0 and row["disk_bytes"] > 0 and row["words_per_second"] > 0
+    assert "| student |" in (project / "metrics" / "summary.md").read_text()
