@@ -31,15 +31,17 @@ def teacher(trained_teacher):
 
 def test_a_doc_far_longer_than_the_window_is_read_whole(teacher):
     span_getter = teacher.config["components"]["transformer"]["model"]["get_spans"]
-    assert span_getter["@span_getters"] == "spacy-transformers.strided_spans.v1"
-    assert (span_getter["window"], span_getter["stride"]) == (128, 96)
+    assert span_getter["@span_getters"] == "spacy-compact-ner.bounded_strided_spans.v1"
+    assert (span_getter["window"], span_getter["stride"], span_getter["max_chars"]) == (128, 96, 500)
     n = 375
-    text = " ".join([SENTENCE] * n)  # 3,000 tokens: 31 windows
+    text = " ".join([SENTENCE] * n)  # 3,000 tokens, 14,600 characters: many windows
     docs = list(teacher.pipe([text], disable=["ner"]))
     doc = docs[0]
     assert len(doc) == 8 * n == 3000
     trf = doc._.trf_data
-    assert len(trf.wordpieces.input_ids) == 31  # one row of wordpieces per window
+    windows = teacher.get_pipe("transformer").model.attrs["get_spans"]([doc])[0]
+    assert len(windows) > 30 and windows[-1].end == len(doc)
+    assert len(trf.wordpieces.input_ids) == len(windows)  # one row of wordpieces per window
     lengths = numpy.asarray(trf.align.lengths)
     assert lengths.shape == (3000,) and lengths.min() >= 1  # every token reaches the transformer
     ner = teacher.get_pipe("ner")
@@ -53,16 +55,9 @@ def test_a_doc_far_longer_than_the_window_is_read_whole(teacher):
     assert ents(tagged) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap, not fixed here: the strided span getter cuts windows by spaCy tokens (128), not "
-    "by wordpieces. A window of URL-like tokens (~25 wordpieces each) exceeds the encoder's 512 positions: "
-    "the tiny test BERT (tokenizer without model_max_length) crashes in the position embeddings, and the "
-    "real MiniLM teacher (model_max_length 512) is silently truncated by spacy-transformers (53 of 200 "
-    "tokens got no wordpiece in a measured case). Needs a wordpiece-bounded span getter or a smaller "
-    "window in configs/teacher.cfg.",
-)
 def test_a_window_of_wordpiece_heavy_tokens_is_not_truncated(teacher):
+    # configs/teacher.cfg bounds windows by characters too (spacy-compact-ner.bounded_strided_spans.v1),
+    # so a window of URL-like tokens stays within the encoder's 512 positions.
     url = "https://example.com/a/b/c/d/e/f/g/h/i/j/k/l"  # one spaCy token, about 25 wordpieces
     text = f"{SENTENCE} {url} " * 40
     docs = list(teacher.pipe([text], disable=["ner"]))
@@ -235,3 +230,18 @@ def test_annotate_input_errors_name_the_file(trained_teacher, tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"cut\.spacy is not a readable spaCy DocBin \(truncated"):
         annotate(trained_teacher, [tmp_path / "cut.spacy"], tmp_path / "o.spacy", show_progress=False)
     assert not (tmp_path / "o.spacy").exists()
+
+
+def test_bounded_windows_cover_every_token_within_both_bounds():
+    from spacy_compact_ner.models.spans import configure_bounded_strided_spans
+
+    nlp = spacy.blank("en")
+    get_spans = configure_bounded_strided_spans(window=4, stride=3, max_chars=12)
+    doc = nlp("aa bb cc dd ee ff gg " + "x" * 30 + " hh ii")
+    spans = get_spans([doc, nlp("")])
+    assert spans[1] == []
+    assert [(s.start, s.end) for s in spans[0]] == [(0, 4), (3, 7), (6, 7), (7, 8), (8, 10)]
+    for span in spans[0]:
+        assert len(span) <= 4 and (len(span.text) <= 12 or len(span) == 1)
+    with pytest.raises(ValueError, match="0 < stride <= window"):
+        configure_bounded_strided_spans(window=4, stride=5)
