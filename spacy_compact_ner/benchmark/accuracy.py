@@ -1,0 +1,570 @@
+"""The accuracy grid: every (dataset, labeled size, seed, system) trained and scored on the test split,
+one resumable cell at a time.
+
+A cell's result is ``metrics/benchmark/<dataset>/n<size>-s<seed>/<system>.json`` (scores, train
+seconds, date, machine); a result that exists is never recomputed, so an interrupted or budgeted run
+continues where it stopped. Models and corpora go under ``training/benchmark/<dataset>/n<size>-s<seed>/``:
+
+    corpus/{train,dev,test,unlabeled}.spacy   labeled sample (size, seed), the rest of train unlabeled
+    corpus/distill.spacy                      teacher logits on labeled + unlabeled docs (annotate)
+    teacher/model-best                        shared by the three students of the cell
+    student_full/, student_kd/, student_gold/, spacy_ner/   each with model-best and train.log
+
+Systems (all trained with ``python -m spacy train`` in a subprocess, scored with ``spacy evaluate``):
+
+- ``teacher``: configs/teacher.cfg on the labeled sample.
+- ``student_full``: configs/student.cfg on the annotated corpus, default loss (gold + KD + pseudo-labels).
+- ``student_kd``: same data, ``components.ner.loss.pseudo_label_weight 0``.
+- ``student_gold``: ``kd_weight 0`` and ``pseudo_label_weight 0``, trained on the labeled sample only
+  (with both weights 0 the unlabeled docs carry no signal; leaving them in would only change the
+  number of optimizer steps per epoch and make the baseline wait for a teacher).
+- ``spacy_ner``: spaCy's own default CNN ``ner`` (``spacy init config -p ner``, CPU, efficiency, no
+  vectors) on the labeled sample.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+from . import SYSTEM_LABELS, SYSTEMS
+from .common import Size, machine_info, now_iso, sha256_file, size_key, size_label, write_json, write_text
+from .datasets import BenchmarkDataset
+
+CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"
+DISTILLED = ("student_full", "student_kd")
+STUDENT_LOSS_OVERRIDES: Dict[str, Dict[str, float]] = {
+    "student_full": {},
+    "student_kd": {"components.ner.loss.pseudo_label_weight": 0.0},
+    "student_gold": {"components.ner.loss.kd_weight": 0.0, "components.ner.loss.pseudo_label_weight": 0.0},
+}
+SPACY_NER_CONFIG = "spacy_ner.cfg"
+
+Log = Callable[[str], None]
+
+
+class BenchmarkStepError(RuntimeError):
+    """A training, annotation or evaluation subprocess failed (the message holds its log's tail)."""
+
+
+class BudgetExhausted(Exception):
+    """No new step may start: the --max-cells or --time-budget limit is reached."""
+
+
+@dataclass
+class TrainSettings:
+    """How each system is trained; the defaults are project.yml's vars (the project passes them explicitly)."""
+
+    teacher_config: Path = Path("configs/teacher.cfg")
+    student_config: Path = Path("configs/student.cfg")
+    teacher_encoder: Path = Path("assets/minilm")
+    teacher_epochs: int = 30
+    teacher_batch_size: int = 1000
+    teacher_warmup_steps: int = 30
+    teacher_total_steps: int = 450
+    teacher_learn_rate: float = 0.0002
+    # -1: stop at teacher_total_steps (the learning rate has decayed to 0 there); 0: no cap.
+    teacher_max_steps: int = -1
+    student_epochs: int = 40
+    spacy_ner_epochs: int = 40
+    annotate_batch_size: int = 64
+    gpu_id: int = -1
+    teacher_set: Dict[str, str] = field(default_factory=dict)
+    student_set: Dict[str, str] = field(default_factory=dict)
+    spacy_ner_set: Dict[str, str] = field(default_factory=dict)
+    keep_last: bool = False
+
+    def teacher_overrides(self) -> Dict[str, object]:
+        max_steps = self.teacher_total_steps if self.teacher_max_steps < 0 else self.teacher_max_steps
+        return {
+            "paths.teacher_encoder": str(Path(self.teacher_encoder).resolve()),
+            "training.max_epochs": self.teacher_epochs,
+            "training.max_steps": max_steps,
+            "training.batcher.size": self.teacher_batch_size,
+            "training.optimizer.learn_rate.warmup_steps": self.teacher_warmup_steps,
+            "training.optimizer.learn_rate.total_steps": self.teacher_total_steps,
+            "training.optimizer.learn_rate.initial_rate": self.teacher_learn_rate,
+            "training.logger.progress_bar": False,
+            **self.teacher_set,
+        }
+
+    def student_overrides(self, system: str) -> Dict[str, object]:
+        return {
+            "training.max_epochs": self.student_epochs,
+            "training.logger.progress_bar": False,
+            **STUDENT_LOSS_OVERRIDES[system],
+            **self.student_set,
+        }
+
+    def spacy_ner_overrides(self) -> Dict[str, object]:
+        return {"training.max_epochs": self.spacy_ner_epochs, "training.logger.progress_bar": False, **self.spacy_ner_set}
+
+
+def spacy_ner_config_text() -> str:
+    """spaCy's default NER training config: ``spacy init config -p ner`` (English, CPU, efficiency)."""
+    from spacy.cli.init_config import init_config
+
+    config = init_config(lang="en", pipeline=["ner"], optimize="efficiency", gpu=False)
+    return config.to_str()
+
+
+# ---------------------------------------------------------------------------------------------
+# Subprocess steps
+
+
+class Steps:
+    """The expensive steps, each a subprocess whose output goes to a log file.
+
+    The grid calls only these three methods, so a test can replace them with fakes.
+    """
+
+    def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
+        self.python = python
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+
+    def _run(self, cmd: List[str], log_path: Path) -> float:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with log_path.open("w", encoding="utf8") as log:
+            log.write("$ " + " ".join(cmd) + "\n")
+            log.flush()
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            tail = "\n".join(log_path.read_text(encoding="utf8", errors="replace").splitlines()[-25:])
+            raise BenchmarkStepError(f"command failed (exit {done.returncode}), log {log_path}:\n{tail}")
+        return seconds
+
+    def train(self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int) -> float:
+        cmd = [self.python, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id)]
+        for key, value in overrides.items():
+            cmd += [f"--{key}", _override_value(value)]
+        return self._run(cmd, output / "train.log")
+
+    def annotate(self, teacher: Path, inputs: Sequence[Path], output: Path, *, batch_size: int, gpu_id: int) -> float:
+        cmd = [self.python, "-m", "spacy_compact_ner", "annotate", str(teacher), *map(str, inputs), str(output),
+               "--batch-size", str(batch_size), "--gpu-id", str(gpu_id)]
+        return self._run(cmd, output.parent / "annotate.log")
+
+    def evaluate(self, model: Path, data: Path, output: Path, *, gpu_id: int) -> dict:
+        cmd = [self.python, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output),
+               "--gpu-id", str(gpu_id)]
+        self._run(cmd, output.with_suffix(".log"))
+        return json.loads(output.read_text())
+
+
+def _override_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget
+
+
+class Budget:
+    """At most ``max_results`` new result files and ``seconds`` of wall time (0: no limit)."""
+
+    def __init__(self, max_results: int = 0, seconds: float = 0.0) -> None:
+        self.max_results = max_results
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.results = 0
+        self.reason: Optional[str] = None
+
+    def check(self) -> None:
+        """Raise BudgetExhausted if no new step may start."""
+        if self.max_results and self.results >= self.max_results:
+            self.reason = f"--max-cells {self.max_results} reached"
+        elif self.seconds and time.monotonic() - self.start >= self.seconds:
+            self.reason = f"--time-budget of {self.seconds / 60:.0f} min used"
+        if self.reason:
+            raise BudgetExhausted(self.reason)
+
+
+# ---------------------------------------------------------------------------------------------
+# One (dataset, size, seed) cell
+
+
+def cell_name(size: Size, seed: int) -> str:
+    return f"n{size_label(size)}-s{seed}"
+
+
+class CellLocked(Exception):
+    pass
+
+
+class Cell:
+    """The systems of one (dataset, size, seed): shared corpus and teacher, one result file each."""
+
+    def __init__(
+        self,
+        dataset: BenchmarkDataset,
+        size: Size,
+        seed: int,
+        *,
+        metrics_dir: Path,
+        work_dir: Path,
+        settings: TrainSettings,
+        steps: Steps,
+        budget: Budget,
+        log: Log,
+    ) -> None:
+        self.dataset, self.size, self.seed = dataset, size, seed
+        self.name = cell_name(size, seed)
+        self.results_dir = Path(metrics_dir) / dataset.name / self.name
+        self.work = Path(work_dir) / dataset.name / self.name
+        self.shared_dir = Path(work_dir)
+        self.settings, self.steps, self.budget, self.log = settings, steps, budget, log
+        self.corpus_dir = self.work / "corpus"
+        self._stats: Optional[dict] = None
+        self._teacher_error: Optional[str] = None
+
+    # -- paths and state
+
+    def result_path(self, system: str) -> Path:
+        return self.results_dir / f"{system}.json"
+
+    def done(self, system: str) -> bool:
+        return self.result_path(system).is_file()
+
+    def _say(self, text: str) -> None:
+        self.log(f"[{self.dataset.name} {self.name}] {text}")
+
+    # -- lock (two invocations may share the grid, never a cell)
+
+    def __enter__(self) -> "Cell":
+        self.work.mkdir(parents=True, exist_ok=True)
+        lock = self.work / ".lock"
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _pid_alive(pid):
+                    raise CellLocked(f"{self.work} is being worked on by process {pid}") from None
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise CellLocked(f"could not lock {self.work}")
+
+    def __exit__(self, *exc) -> None:
+        (self.work / ".lock").unlink(missing_ok=True)
+
+    # -- corpus
+
+    def corpus(self) -> dict:
+        if self._stats is None:
+            stats_path = self.corpus_dir / "corpus_stats.json"
+            if not stats_path.is_file():
+                self._say(f"corpus: {size_label(self.size)} labeled, seed {self.seed}")
+                self.dataset.prepare(self.corpus_dir, size=self.size, seed=self.seed)
+            self._stats = json.loads(stats_path.read_text())
+        return self._stats
+
+    # -- models
+
+    def _trained(self, system: str) -> Optional[dict]:
+        marker = self.work / system / "train_done.json"
+        return json.loads(marker.read_text()) if marker.is_file() else None
+
+    def _train(self, system: str, config: Path, overrides: Dict[str, object]) -> dict:
+        done = self._trained(system)
+        if done is not None and (self.work / system / "model-best").is_dir():
+            return done
+        self.budget.check()
+        out = self.work / system
+        if out.exists():
+            shutil.rmtree(out)  # an interrupted training: start again
+        out.mkdir(parents=True)
+        self._say(f"training {system} (log: {out / 'train.log'})")
+        seconds = self.steps.train(config, out, overrides, gpu_id=self.settings.gpu_id)
+        selection = "best"
+        if not (out / "model-best").is_dir():
+            if not (out / "model-last").is_dir():
+                raise BenchmarkStepError(f"{system}: spacy train wrote neither model-best nor model-last in {out}")
+            (out / "model-last").rename(out / "model-best")  # no evaluation happened (tiny runs)
+            selection = "last (no dev evaluation during training)"
+        if not self.settings.keep_last and (out / "model-last").is_dir():
+            shutil.rmtree(out / "model-last")
+        done = {"seconds": seconds, "model_selection": selection, "date": now_iso(),
+                "config": str(config), "overrides": {k: _override_value(v) for k, v in overrides.items()}}
+        write_json(out / "train_done.json", done)
+        self._say(f"trained {system} in {seconds:,.0f} s")
+        return done
+
+    def _teacher(self) -> dict:
+        if self._teacher_error:
+            raise BenchmarkStepError(f"the teacher of this cell failed: {self._teacher_error}")
+        try:
+            return self._train_teacher()
+        except BenchmarkStepError as err:
+            self._teacher_error = str(err).splitlines()[0]
+            raise
+
+    def _train_teacher(self) -> dict:
+        self.corpus()
+        train = self._train(
+            "teacher",
+            self.settings.teacher_config,
+            {
+                "paths.train": str(self.corpus_dir / "train.spacy"),
+                "paths.dev": str(self.corpus_dir / "dev.spacy"),
+                "system.seed": self.seed,
+                **self.settings.teacher_overrides(),
+            },
+        )
+        if not self.done("teacher"):  # always score a teacher we have: one evaluation
+            self._write_result("teacher", train, train_data="labeled")
+        return train
+
+    def _distill(self) -> dict:
+        marker = self.corpus_dir / "distill_done.json"
+        distill = self.corpus_dir / "distill.spacy"
+        if marker.is_file() and distill.is_file():
+            return json.loads(marker.read_text())
+        teacher = self._teacher()
+        self.budget.check()
+        self._say(f"annotating labeled + unlabeled docs with the teacher (log: {self.corpus_dir / 'annotate.log'})")
+        seconds = self.steps.annotate(
+            self.work / "teacher" / "model-best",
+            [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"],
+            distill,
+            batch_size=self.settings.annotate_batch_size,
+            gpu_id=self.settings.gpu_id,
+        )
+        done = {"seconds": seconds, "teacher_train_seconds": teacher["seconds"], "date": now_iso()}
+        write_json(marker, done)
+        return done
+
+    def _spacy_ner_config(self) -> Path:
+        path = self.shared_dir / "configs" / SPACY_NER_CONFIG
+        if not path.is_file():
+            write_text(path, spacy_ner_config_text())
+        return path
+
+    # -- results
+
+    def _write_result(self, system: str, train: dict, *, train_data: str, upstream: Optional[dict] = None) -> None:
+        stats = self.corpus()
+        model = self.work / system / "model-best"
+        test = self.corpus_dir / "test.spacy"
+        scores_path = self.work / system / "test_scores.json"
+        self._say(f"evaluating {system} on test")
+        scores = self.steps.evaluate(model, test, scores_path, gpu_id=self.settings.gpu_id)
+        for key in ("ents_f", "ents_p", "ents_r"):
+            if not isinstance(scores.get(key), (int, float)):
+                raise BenchmarkStepError(f"{system}: spacy evaluate gave no {key} (does the test set have entities?)")
+        config_path = Path(train["config"])
+        result = {
+            "schema": CELL_SCHEMA,
+            "dataset": self.dataset.name,
+            "size": self.size,
+            "seed": self.seed,
+            "system": system,
+            "description": SYSTEM_LABELS.get(system, system),
+            "n_labeled": stats["n_labeled"],
+            "n_unlabeled": stats["splits"]["unlabeled"]["docs"],
+            "n_test": stats["splits"]["test"]["docs"],
+            "test_sha256": sha256_file(test),
+            "scores": {
+                "ents_f": float(scores["ents_f"]),
+                "ents_p": float(scores["ents_p"]),
+                "ents_r": float(scores["ents_r"]),
+                "ents_per_type": {
+                    label: {k: float(v) for k, v in prf.items() if k in ("p", "r", "f")}
+                    for label, prf in (scores.get("ents_per_type") or {}).items()
+                },
+            },
+            "train_seconds": float(train["seconds"]),
+            "upstream_seconds": upstream or {},
+            "train_data": train_data,
+            "model_selection": train.get("model_selection", "best"),
+            "config": {
+                "file": str(config_path),
+                "sha256": sha256_file(config_path) if config_path.is_file() else None,
+                "overrides": train.get("overrides", {}),
+            },
+            "model": str(model),
+            "date": now_iso(),
+            "machine": machine_info(),
+        }
+        write_json(self.result_path(system), result)
+        self.budget.results += 1
+        self._say(f"{system}: test F1 {100 * result['scores']['ents_f']:.1f} -> {self.result_path(system)}")
+
+    def run_system(self, system: str) -> None:
+        if self.done(system):
+            return
+        self.corpus()
+        if system == "teacher":
+            self._teacher()
+            return
+        if system in DISTILLED:
+            distill = self._distill()
+            train = self._train(
+                system,
+                self.settings.student_config,
+                {
+                    "paths.train": str(self.corpus_dir / "distill.spacy"),
+                    "paths.dev": str(self.corpus_dir / "dev.spacy"),
+                    "system.seed": self.seed,
+                    **self.settings.student_overrides(system),
+                },
+            )
+            upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
+            self._write_result(system, train, train_data="distill", upstream=upstream)
+        elif system == "student_gold":
+            train = self._train(
+                system,
+                self.settings.student_config,
+                {
+                    "paths.train": str(self.corpus_dir / "train.spacy"),
+                    "paths.dev": str(self.corpus_dir / "dev.spacy"),
+                    "system.seed": self.seed,
+                    **self.settings.student_overrides(system),
+                },
+            )
+            self._write_result(system, train, train_data="labeled")
+        elif system == "spacy_ner":
+            train = self._train(
+                system,
+                self._spacy_ner_config(),
+                {
+                    "paths.train": str(self.corpus_dir / "train.spacy"),
+                    "paths.dev": str(self.corpus_dir / "dev.spacy"),
+                    "system.seed": self.seed,
+                    **self.settings.spacy_ner_overrides(),
+                },
+            )
+            self._write_result(system, train, train_data="labeled")
+        else:
+            raise ValueError(f"unknown system {system!r} (known: {', '.join(SYSTEMS)})")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid
+
+
+@dataclass
+class GridResult:
+    written: List[str] = field(default_factory=list)
+    already_done: List[str] = field(default_factory=list)
+    remaining: List[str] = field(default_factory=list)
+    failed: List[str] = field(default_factory=list)
+    locked: List[str] = field(default_factory=list)
+    stopped_by: Optional[str] = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def grid_order(sizes: Iterable[Size], seeds: Iterable[int]) -> List[tuple]:
+    """Seed-major order: every size with the first seed, then the next seed, so a partial grid has a
+    whole learning curve early."""
+    sizes = sorted(set(sizes), key=size_key)
+    return [(size, seed) for seed in seeds for size in sizes]
+
+
+def order_systems(systems: Iterable[str]) -> List[str]:
+    chosen = list(dict.fromkeys(systems))
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
+    return [s for s in SYSTEMS if s in chosen]
+
+
+def run_grid(
+    dataset: BenchmarkDataset,
+    *,
+    sizes: Sequence[Size],
+    seeds: Sequence[int],
+    systems: Sequence[str] = SYSTEMS,
+    metrics_dir: Path = Path("metrics/benchmark"),
+    work_dir: Path = Path("training/benchmark"),
+    settings: Optional[TrainSettings] = None,
+    max_cells: int = 0,
+    time_budget_s: float = 0.0,
+    steps: Optional[Steps] = None,
+    log: Log = print,
+) -> GridResult:
+    """Compute the missing results of the grid, cell by cell, within the budget.
+
+    max_cells (int): Stop after writing this many result files (0: no limit).
+    time_budget_s (float): Start no new training or annotation after this many seconds (0: no limit);
+        a step already running is finished.
+    RETURNS (GridResult): What was written, already there, left to do, failed or locked.
+    """
+    settings = settings or TrainSettings()
+    steps = steps or Steps()
+    systems = order_systems(systems)
+    budget = Budget(max_cells, time_budget_s)
+    result = GridResult()
+    start = time.monotonic()
+    cells = [
+        Cell(dataset, size, seed, metrics_dir=metrics_dir, work_dir=work_dir, settings=settings,
+             steps=steps, budget=budget, log=log)
+        for size, seed in grid_order(sizes, seeds)
+    ]
+    before = {(cell.name, s) for cell in cells for s in systems if cell.done(s)}
+    failed = set()
+    for cell in cells:
+        todo = [s for s in systems if not cell.done(s)]
+        if not todo or budget.reason:
+            continue
+        try:
+            with cell:
+                for system in todo:
+                    if cell.done(system):  # e.g. the teacher, scored while a student needed it
+                        continue
+                    try:
+                        cell.run_system(system)
+                    except (BenchmarkStepError, FileNotFoundError, ValueError) as err:
+                        failed.add((cell.name, system))
+                        result.failed.append(f"{dataset.name}/{cell.name}/{system}: {err}")
+                        log(f"[{dataset.name} {cell.name}] FAILED {system}: {err}")
+        except BudgetExhausted:
+            pass
+        except CellLocked as locked:
+            failed.update((cell.name, s) for s in todo)
+            result.locked.append(f"{dataset.name}/{cell.name}: {locked}")
+            log(f"[{dataset.name} {cell.name}] skipped: {locked}")
+    for cell in cells:
+        for system in systems:
+            key = f"{dataset.name}/{cell.name}/{system}"
+            if (cell.name, system) in before:
+                result.already_done.append(key)
+            elif cell.done(system):
+                result.written.append(key)
+            elif (cell.name, system) not in failed:
+                result.remaining.append(key)
+    result.seconds = time.monotonic() - start
+    result.stopped_by = budget.reason
+    return result

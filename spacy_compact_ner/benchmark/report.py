@@ -1,0 +1,568 @@
+"""The benchmark report: aggregate whatever cells exist (mean ± std over seeds), check the targets
+against the measured numbers, and write ``metrics/benchmark.json``, ``metrics/benchmark.md`` and PNG
+plots. Missing cells are listed, never filled in; a target whose numbers are missing says so.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import SYSTEM_LABELS, SYSTEMS
+from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
+from .schema import BENCHMARK_SCHEMA, validate_cell
+
+# The issue's targets. Thresholds are constants; whether they are met is computed from measurements.
+TARGET_SIZES = (100, 250, 500)
+F1_RATIO_SIZE = 500
+F1_RATIO = 0.95
+F1_MARGIN = 3.0
+SPEED_VS_TEACHER = 30.0
+SPEED_VS_SPACY = 1.5
+PARAMETER_RATIO = 36.0
+WHEEL_LIMIT_BYTES = 10_000_000
+PLOT_SYSTEMS = ("teacher", "student_full", "student_gold", "spacy_ner")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and statistics
+
+
+def load_cells(metrics_dir: Path) -> Tuple[List[dict], List[str]]:
+    """Valid result files under ``metrics_dir/<dataset>/n<size>-s<seed>/``, and the problems found."""
+    cells, problems = [], []
+    for path in sorted(Path(metrics_dir).glob("*/n*-s*/*.json")):
+        if path.parts[-3] == "speed":
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            problems.append(f"{path}: unreadable ({err})")
+            continue
+        errors = validate_cell(data)
+        if not errors and (data["dataset"] != path.parts[-3] or data["system"] != path.stem
+                           or f"n{size_label(data['size'])}-s{data['seed']}" != path.parts[-2]):
+            errors = ["its dataset/size/seed/system do not match its path"]
+        if errors:
+            problems.append(f"{path}: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+            continue
+        cells.append(data)
+    return cells, problems
+
+
+def stat(values: Sequence[float]) -> dict:
+    """Mean, sample standard deviation (None for one value), n and the values."""
+    values = [float(v) for v in values]
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) >= 2 else None,
+        "n": len(values),
+        "values": values,
+    }
+
+
+def _config_fingerprint(cell: dict) -> str:
+    overrides = {k: v for k, v in cell["config"].get("overrides", {}).items()
+                 if not k.startswith("paths.") and k != "system.seed"}
+    return json.dumps([cell["config"].get("sha256"), overrides], sort_keys=True)
+
+
+def aggregate_dataset(
+    name: str, cells: List[dict], *, sizes: Sequence[Size], seeds: Sequence[int], systems: Sequence[str]
+) -> dict:
+    """Mean ± std per (size, system) over the seeds present, per-type F1 at "all", missing cells."""
+    mine = [c for c in cells if c["dataset"] == name]
+    found_sizes = {c["size"] for c in mine}
+    all_sizes = sorted(set(sizes) | found_sizes, key=size_key)
+    found_systems = {c["system"] for c in mine}
+    all_systems = [s for s in SYSTEMS if s in set(systems) | found_systems] + sorted(
+        found_systems - set(SYSTEMS) - set(systems))
+    index: Dict[Tuple[Size, str], Dict[int, dict]] = {}
+    for cell in mine:
+        index.setdefault((cell["size"], cell["system"]), {})[cell["seed"]] = cell
+    results = []
+    notes = []
+    for size in all_sizes:
+        for system in all_systems:
+            by_seed = index.get((size, system))
+            if not by_seed:
+                continue
+            group = [by_seed[s] for s in sorted(by_seed)]
+            if len({_config_fingerprint(c) for c in group}) > 1:
+                notes.append(f"{name} n{size_label(size)} {system}: seeds were trained with different configs or overrides")
+            results.append({
+                "size": size,
+                "n_labeled": max(c["n_labeled"] for c in group),
+                "system": system,
+                "n_seeds": len(group),
+                "seeds": sorted(by_seed),
+                "f1": stat([100 * c["scores"]["ents_f"] for c in group]),
+                "precision": stat([100 * c["scores"]["ents_p"] for c in group]),
+                "recall": stat([100 * c["scores"]["ents_r"] for c in group]),
+                "train_seconds": stat([c["train_seconds"] for c in group]),
+            })
+    missing = [
+        {"size": size, "seed": seed, "system": system}
+        for size in sorted(set(sizes), key=size_key)
+        for seed in seeds
+        for system in systems
+        if seed not in index.get((size, system), {})
+    ]
+    per_type: dict = {"size": "all", "labels": [], "systems": {}}
+    labels = set()
+    for system in all_systems:
+        by_seed = index.get(("all", system))
+        if not by_seed:
+            continue
+        values: Dict[str, List[float]] = {}
+        for cell in by_seed.values():
+            for label, prf in cell["scores"]["ents_per_type"].items():
+                values.setdefault(label, []).append(100 * prf["f"])
+        per_type["systems"][system] = {label: stat(v) for label, v in sorted(values.items())}
+        labels |= set(values)
+    per_type["labels"] = sorted(labels)
+    test_hashes = sorted({c["test_sha256"] for c in mine})
+    if len(test_hashes) > 1:
+        notes.append(f"{name}: cells were scored on {len(test_hashes)} different test files")
+    return {
+        "dataset": name,
+        "n_test": max((c["n_test"] for c in mine), default=0),
+        "test_sha256": test_hashes,
+        "sizes": all_sizes,
+        "seeds": list(seeds),
+        "systems": all_systems,
+        "n_cells": len(mine),
+        "results": results,
+        "per_type": per_type,
+        "missing": missing,
+        "notes": notes,
+    }
+
+
+def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tuple[List[int], List[float], List[float]]:
+    """F1 (percent) of systems a and b over the seeds where both exist."""
+    by = {}
+    for c in cells:
+        if c["dataset"] == dataset and c["size"] == size and c["system"] in (a, b):
+            by.setdefault(c["seed"], {})[c["system"]] = 100 * c["scores"]["ents_f"]
+    seeds = sorted(s for s, v in by.items() if a in v and b in v)
+    return seeds, [by[s][a] for s in seeds], [by[s][b] for s in seeds]
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+def _target(tid: str, description: str, status: str, detail: str, measured: Optional[dict] = None) -> dict:
+    return {"id": tid, "description": description, "status": status, "detail": detail, "measured": measured or {}}
+
+
+def accuracy_targets(cells: List[dict], dataset: str, *, n_seeds_expected: int) -> List[dict]:
+    """The issue's accuracy targets, each met / not met / missing data, from the cells of ``dataset``."""
+    targets = []
+    desc = f"{dataset}: full student's F1 >= {F1_RATIO:.0%} of the teacher's at {F1_RATIO_SIZE} labeled"
+    seeds, student, teacher = _paired(cells, dataset, F1_RATIO_SIZE, "student_full", "teacher")
+    if not seeds:
+        targets.append(_target("student_f1_vs_teacher", desc, "missing data",
+                               f"no seed with both teacher and student_full at {F1_RATIO_SIZE} labeled"))
+    else:
+        s_mean, t_mean = statistics.fmean(student), statistics.fmean(teacher)
+        ratio = s_mean / t_mean if t_mean > 0 else None
+        met = ratio is not None and ratio >= F1_RATIO
+        partial = "" if len(seeds) >= n_seeds_expected else f"; only {len(seeds)} of {n_seeds_expected} seeds"
+        ratio_text = f"{ratio:.1%}" if ratio is not None else "undefined (teacher F1 0)"
+        targets.append(_target(
+            "student_f1_vs_teacher", desc, "met" if met else "not met",
+            f"student {s_mean:.1f} vs teacher {t_mean:.1f} F1 = {ratio_text} (mean over {len(seeds)} paired seeds{partial})",
+            {"size": F1_RATIO_SIZE, "n_seeds": len(seeds), "student_f1": s_mean, "teacher_f1": t_mean,
+             "ratio": ratio, "threshold": F1_RATIO},
+        ))
+    for baseline, tid, who in (("student_gold", "student_beats_gold_only", "the gold-only student"),
+                               ("spacy_ner", "student_beats_spacy_ner", "spaCy's default ner")):
+        desc = (f"{dataset}: full student beats {who} by >= {F1_MARGIN:.0f} F1 at "
+                f"{', '.join(map(str, TARGET_SIZES))} labeled")
+        per_size, missing, failed = [], [], []
+        for size in TARGET_SIZES:
+            seeds, student, base = _paired(cells, dataset, size, "student_full", baseline)
+            if not seeds:
+                missing.append(size)
+                continue
+            diff = statistics.fmean(student) - statistics.fmean(base)
+            per_size.append({"size": size, "n_seeds": len(seeds), "student_f1": statistics.fmean(student),
+                             "baseline_f1": statistics.fmean(base), "difference": diff})
+            if diff < F1_MARGIN:
+                failed.append(size)
+        parts = [f"{p['size']}: {p['difference']:+.1f} ({p['student_f1']:.1f} vs {p['baseline_f1']:.1f}, "
+                 f"{p['n_seeds']} seed{'s' if p['n_seeds'] != 1 else ''})" for p in per_size]
+        if missing:
+            parts.append(f"no data at {', '.join(map(str, missing))}")
+        status = "not met" if failed else ("missing data" if missing else "met")
+        targets.append(_target(tid, desc, status, "; ".join(parts),
+                               {"threshold": F1_MARGIN, "per_size": per_size, "missing_sizes": missing}))
+    return targets
+
+
+def _run(speed: dict, system: str, threads: str = "1") -> Optional[dict]:
+    return ((speed.get("systems") or {}).get(system) or {}).get("threads", {}).get(threads)
+
+
+def speed_targets(speed: Optional[dict]) -> List[dict]:
+    """The issue's speed and size targets from a speed JSON (student, teacher, spacy_ner by name)."""
+    systems = (speed or {}).get("systems") or {}
+    targets = []
+    for other, factor, tid in (("teacher", SPEED_VS_TEACHER, "student_speed_vs_teacher"),
+                               ("spacy_ner", SPEED_VS_SPACY, "student_speed_vs_spacy_ner")):
+        desc = f"student words/s >= {factor:g}x {other}'s (1 thread, whole pipeline)"
+        s_run, o_run = _run(speed or {}, "student"), _run(speed or {}, other)
+        s_wps = (s_run or {}).get("pipeline_words_per_second")
+        o_wps = (o_run or {}).get("pipeline_words_per_second")
+        if not s_wps or not o_wps:
+            absent = [n for n, v in (("student", s_wps), (other, o_wps)) if not v]
+            targets.append(_target(tid, desc, "missing data", f"not measured: {', '.join(absent)}"))
+            continue
+        ratio = s_wps / o_wps
+        targets.append(_target(tid, desc, "met" if ratio >= factor else "not met",
+                               f"{s_wps:,.0f} vs {o_wps:,.0f} words/s = {ratio:.1f}x",
+                               {"student_words_per_second": s_wps, "other_words_per_second": o_wps,
+                                "ratio": ratio, "threshold": factor}))
+    desc = f"student parameters <= 1/{PARAMETER_RATIO:g} of the teacher's"
+    student, teacher = systems.get("student"), systems.get("teacher")
+    if not student or not teacher or not student.get("parameters") or not teacher.get("parameters"):
+        targets.append(_target("student_parameters", desc, "missing data", "student and teacher not both measured"))
+    else:
+        ratio = teacher["parameters"] / student["parameters"]
+        targets.append(_target("student_parameters", desc, "met" if ratio >= PARAMETER_RATIO else "not met",
+                               f"{student['parameters']:,} vs {teacher['parameters']:,} = 1/{ratio:.1f}",
+                               {"student_parameters": student["parameters"], "teacher_parameters": teacher["parameters"],
+                                "ratio": ratio, "threshold": PARAMETER_RATIO}))
+    desc = f"student wheel <= {WHEEL_LIMIT_BYTES / 1e6:g} MB"
+    wheel = (student or {}).get("wheel_bytes")
+    if not wheel:
+        targets.append(_target("student_wheel_size", desc, "missing data", "no student wheel measured"))
+    else:
+        targets.append(_target("student_wheel_size", desc, "met" if wheel <= WHEEL_LIMIT_BYTES else "not met",
+                               f"{human_bytes(wheel)} ({wheel:,} bytes)",
+                               {"wheel_bytes": wheel, "threshold_bytes": WHEEL_LIMIT_BYTES}))
+    return targets
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+
+def fmt_stat(s: Optional[dict], digits: int = 1) -> str:
+    if not s:
+        return "—"
+    if s["std"] is None:
+        return f"{s['mean']:.{digits}f} (n=1)"
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f} (n={s['n']})"
+
+
+def _size_heading(size: Size, n_labeled: Optional[int]) -> str:
+    if size == "all":
+        return f"all ({n_labeled:,})" if n_labeled else "all"
+    return f"{size:,}" if isinstance(size, int) else str(size)
+
+
+def _status(target: dict) -> str:
+    return {"met": "**met**", "not met": "**not met**", "missing data": "**missing data**"}[target["status"]]
+
+
+def targets_markdown(targets: Iterable[dict]) -> List[str]:
+    return [f"- {_status(t)}: {t['description']} — {t['detail']}" for t in targets]
+
+
+def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
+    name = agg["dataset"]
+    rows = {(r["size"], r["system"]): r for r in agg["results"]}
+    n_labeled = {r["size"]: r["n_labeled"] for r in agg["results"]}
+    systems = agg["systems"]
+    lines = [
+        f"### Accuracy: {name}",
+        "",
+        f"Test split: {agg['n_test']:,} sentences, the same for every cell. Entity-level micro F1 (%), "
+        "mean ± sample std over seeds (n = seeds measured); the labeled sample and training seed vary with the seed, "
+        "the rest of the training split is the unlabeled text.",
+        "",
+        "| labeled | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in systems) + " |",
+        "|---|" + "---:|" * len(systems),
+    ]
+    for size in agg["sizes"]:
+        cells = [fmt_stat((rows.get((size, s)) or {}).get("f1")) for s in systems]
+        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+    lines += ["", "Precision / recall (%, mean over seeds):", "",
+              "| labeled | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in systems) + " |",
+              "|---|" + "---:|" * len(systems)]
+    for size in agg["sizes"]:
+        cells = []
+        for s in systems:
+            row = rows.get((size, s))
+            cells.append(f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—")
+        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+    lines += ["", "Training time (s, mean over seeds; distilled students also need the teacher and its annotation pass):", "",
+              "| labeled | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in systems) + " |",
+              "|---|" + "---:|" * len(systems)]
+    for size in agg["sizes"]:
+        cells = [f"{rows[(size, s)]['train_seconds']['mean']:,.0f}" if (size, s) in rows else "—" for s in systems]
+        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+    per_type = agg["per_type"]
+    lines += ["", f"Per-type F1 (%), all training sentences labeled:", ""]
+    if per_type["systems"]:
+        pt_systems = [s for s in systems if s in per_type["systems"]]
+        lines += ["| type | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in pt_systems) + " |",
+                  "|---|" + "---:|" * len(pt_systems)]
+        for label in per_type["labels"]:
+            lines.append(f"| {label} | " + " | ".join(fmt_stat(per_type["systems"][s].get(label)) for s in pt_systems) + " |")
+    else:
+        lines.append("_missing: no cell with all training sentences labeled yet._")
+    if plot:
+        lines += ["", f"![{name}: test F1 against labeled sentences]({plot})"]
+    missing = agg["missing"]
+    lines += [""]
+    if missing:
+        by_system: Dict[str, List[str]] = {}
+        for m in missing:
+            by_system.setdefault(m["system"], []).append(f"n{size_label(m['size'])}-s{m['seed']}")
+        lines.append(f"Missing cells ({len(missing)}), not included above:")
+        lines += [f"- {SYSTEM_LABELS.get(s, s)}: {', '.join(v)}" for s, v in by_system.items()]
+    else:
+        lines.append("No missing cells: every (size, seed, system) of the grid is measured.")
+    for note in agg["notes"]:
+        lines.append(f"- note: {note}")
+    return lines
+
+
+def _wps(value: Optional[float]) -> str:
+    return f"{value:,.0f}" if value else "—"
+
+
+def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###") -> str:
+    settings = speed["settings"]
+    text = speed["text"]
+    machine = speed["machine"]
+    threads = [str(t) for t in settings["thread_counts"]]
+    lines = [
+        f"{heading} Speed and size",
+        "",
+        f"Measured {speed['date']} on {machine['cpu']} ({machine['cpus']} cores), Python {machine['python']}, "
+        f"spaCy {machine['versions'].get('spacy')}. Text: {text['n_words']:,} words (spaCy tokens) in {text['n_docs']:,} docs "
+        f"from {', '.join(text['sources'])}{' (cycled)' if text.get('cycled') else ''}. Batch size {settings['batch_size']} docs; "
+        f"warm-up on the first {min(settings['warmup_docs'], text['n_docs']):,} docs, then the median of "
+        f"{settings['repeats']} timed passes. "
+        "Thread counts set through the `*_NUM_THREADS` variables and `torch.set_num_threads`, each system in its own "
+        "process; systems without a transformer run with torch's import blocked, as when installed without torch. "
+        "*Pipeline*: `nlp.pipe` on raw text (tokenizer and every component); *NER only*: pre-tokenized docs through the "
+        "NER component and the components it listens to. Peak RSS: while tagging, 1 thread (the model included).",
+        "",
+    ]
+    head = ["system", "parameters", "NER parameters", "static vectors", "on disk", "wheel"]
+    for t in threads:
+        head += [f"words/s {t} thr.", f"NER only {t} thr."]
+    head += ["`spacy benchmark speed` 1 thr. (95% CI)", "peak RSS 1 thr."]
+    lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, system in speed["systems"].items():
+        row = [name, f"{system['parameters'] / 1e6:.2f}M", f"{system['ner_parameters'] / 1e6:.2f}M",
+               f"{system['vectors'] / 1e6:.1f}M" if system["vectors"] else "—",
+               human_bytes(system["disk_bytes"]), human_bytes(system.get("wheel_bytes"))]
+        for t in threads:
+            run = system["threads"].get(t) or {}
+            row += [_wps(run.get("pipeline_words_per_second")), _wps(run.get("ner_words_per_second"))]
+        one = system["threads"].get("1") or {}
+        bench = one.get("spacy_benchmark_speed")
+        row.append(f"{bench['mean_words_per_second']:,.0f} ({bench['ci95_low']:,.0f}–{bench['ci95_high']:,.0f})"
+                   if bench else "—")
+        row.append(human_bytes(one.get("peak_rss_bytes")))
+        lines.append("| " + " | ".join(row) + " |")
+    for name, error in (speed.get("failed") or {}).items():
+        lines.append(f"| {name} | failed: {error.strip().splitlines()[-1][:120] if error.strip() else 'unknown'} |")
+    lines += ["", f"{heading}# Speed and size targets", ""] + targets_markdown(speed["targets"])
+    scaling_rows = [(n, s["scaling"]) for n, s in speed["systems"].items() if s.get("scaling")]
+    if any(sc["input_words"] or sc["doc_length"] for _, sc in scaling_rows):
+        lines += ["", f"{heading}# Scaling (1 thread, whole pipeline, median of {settings['scaling_repeats']}): words/s, peak RSS", ""]
+        words_targets = settings["scaling_words"]
+        if words_targets:
+            lines += ["| system | " + " | ".join(f"{w:,} words" for w in words_targets) + " |",
+                      "|---|" + "---:|" * len(words_targets)]
+            for name, sc in scaling_rows:
+                lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["input_words"]) + " |")
+            lines.append("")
+        lengths = settings["scaling_doc_lengths"]
+        if lengths:
+            lines += [f"Docs of fixed length, {settings['scaling_doc_words']:,} words in all:", "",
+                      "| system | " + " | ".join(f"docs of {n:,} tokens" for n in lengths) + " |",
+                      "|---|" + "---:|" * len(lengths)]
+            for name, sc in scaling_rows:
+                lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["doc_length"]) + " |")
+        if speed.get("plot"):
+            lines += ["", f"![words/s and peak memory as input grows]({image_prefix}{Path(speed['plot']).name})"]
+        lines += ["", "Skipped settings would take longer than the per-setting limit "
+                  f"({settings['scaling_max_seconds']:,.0f} s, estimated from the 1-thread words/s)."]
+    return "\n".join(lines)
+
+
+def _scaling_cell(entry: dict) -> str:
+    if "skipped" in entry:
+        return "failed" if entry["skipped"].startswith("failed") else "skipped"
+    return f"{entry['words_per_second']:,.0f} w/s, {human_bytes(entry['peak_rss_bytes'])}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_f1(agg: dict, path: Path, systems: Sequence[str] = PLOT_SYSTEMS) -> bool:
+    """F1 against labeled sentences (log x), mean with std error bars; False if nothing to plot."""
+    rows = [r for r in agg["results"] if r["system"] in systems]
+    if not rows:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    styles = {"teacher": ("k", "s"), "student_full": ("tab:blue", "o"), "student_kd": ("tab:cyan", "v"),
+              "student_gold": ("tab:orange", "^"), "spacy_ner": ("tab:red", "D")}
+    for system in systems:
+        points = sorted((r["n_labeled"], r["f1"]) for r in rows if r["system"] == system)
+        if not points:
+            continue
+        color, marker = styles.get(system, (None, "o"))
+        ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points],
+                    yerr=[p[1]["std"] or 0.0 for p in points], color=color, marker=marker, capsize=3,
+                    label=SYSTEM_LABELS.get(system, system))
+    ticks = sorted({r["n_labeled"] for r in rows})
+    everything = {r["n_labeled"] for r in rows if r["size"] == "all"}
+    ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:,}" + (" (all)" if t in everything else "") for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled training sentences")
+    ax.set_ylabel("test entity F1 (%)")
+    ax.set_title(f"{agg['dataset']}: F1 vs labeled data (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def plot_scaling(speed: dict, path: Path) -> bool:
+    """words/s and peak RSS against input words, and words/s against doc length; False if no data."""
+    series = {n: s.get("scaling") or {} for n, s in speed["systems"].items()}
+    if not any(sc.get("input_words") or sc.get("doc_length") for sc in series.values()):
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=110)
+    for name, sc in series.items():
+        iw = [e for e in sc.get("input_words", []) if "skipped" not in e]
+        if iw:
+            axes[0].plot([e["n_words"] for e in iw], [e["words_per_second"] for e in iw], marker="o", label=name)
+            axes[1].plot([e["n_words"] for e in iw], [e["peak_rss_bytes"] / 1e6 for e in iw], marker="o", label=name)
+        dl = [e for e in sc.get("doc_length", []) if "skipped" not in e]
+        if dl:
+            axes[2].plot([e["doc_tokens"] for e in dl], [e["words_per_second"] for e in dl], marker="o", label=name)
+    for ax, xlabel, ylabel in ((axes[0], "input words", "words/s (1 thread)"),
+                               (axes[1], "input words", "peak RSS while tagging (MB)"),
+                               (axes[2], "tokens per doc", "words/s (1 thread)")):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if ylabel.startswith("words/s"):
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def build_report(
+    *,
+    metrics_dir: Path = Path("metrics/benchmark"),
+    speed_json: Optional[Path] = Path("metrics/benchmark_speed.json"),
+    output_json: Path = Path("metrics/benchmark.json"),
+    output_md: Path = Path("metrics/benchmark.md"),
+    plot_dir: Path = Path("metrics"),
+    datasets: Sequence[str] = ("wnut16",),
+    sizes: Sequence[Size] = (100, 250, 500, "all"),
+    seeds: Sequence[int] = (0, 1, 2),
+    systems: Sequence[str] = SYSTEMS,
+    targets_dataset: str = "wnut16",
+    image_prefix: str = "metrics/",
+) -> dict:
+    """Aggregate the cells found and the speed JSON (if any) into JSON, markdown and plots.
+
+    datasets/sizes/seeds/systems: the grid expected (what is absent from it is listed as missing);
+    cells of other datasets found under ``metrics_dir`` are aggregated too.
+    image_prefix (str): Prefix of image links in the markdown ("metrics/" suits the README).
+    """
+    cells, problems = load_cells(metrics_dir)
+    names = list(dict.fromkeys([*datasets, *sorted({c["dataset"] for c in cells})]))
+    accuracy, plots = {}, {}
+    for name in names:
+        agg = aggregate_dataset(name, cells, sizes=sizes, seeds=seeds, systems=systems)
+        plot_path = Path(plot_dir) / f"benchmark_{name}_f1.png"
+        try:
+            if plot_f1(agg, plot_path):
+                plots[name] = str(plot_path)
+        except ImportError as err:  # matplotlib is a dev extra
+            agg["notes"].append(f"no plot: {err} (install matplotlib)")
+        accuracy[name] = agg
+    targets = accuracy_targets(cells, targets_dataset, n_seeds_expected=len(seeds))
+    speed = None
+    if speed_json is not None and Path(speed_json).is_file():
+        speed = json.loads(Path(speed_json).read_text())
+        speed["targets"] = speed_targets(speed)  # recomputed from its numbers
+    targets += speed_targets(speed)
+    data = {
+        "schema": BENCHMARK_SCHEMA,
+        "date": now_iso(),
+        "machine": machine_info(),
+        "cells": {"count": len(cells), "root": str(metrics_dir), "invalid": problems},
+        "accuracy": accuracy,
+        "targets": targets,
+        "speed": speed,
+        "plots": plots,
+    }
+    write_json(output_json, data)
+    write_text(output_md, report_markdown(data, image_prefix=image_prefix) + "\n")
+    return data
+
+
+def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
+    lines = [
+        "## Benchmark",
+        "",
+        f"Generated {data['date']} by `python -m spacy_compact_ner benchmark report` from {data['cells']['count']} "
+        f"result files under `{data['cells']['root']}` (each: one dataset, labeled size, seed and system).",
+        "",
+        "### Targets (computed from the measurements below)",
+        "",
+    ]
+    lines += targets_markdown(data["targets"])
+    for name, agg in data["accuracy"].items():
+        plot = data["plots"].get(name)
+        lines += [""] + accuracy_markdown(agg, plot=f"{image_prefix}{Path(plot).name}" if plot else None)
+    lines.append("")
+    if data.get("speed"):
+        lines.append(speed_markdown(data["speed"], image_prefix=image_prefix))
+    else:
+        lines += ["### Speed and size", "", "_missing: not measured yet (`python -m spacy_compact_ner benchmark speed`)._"]
+    if data["cells"]["invalid"]:
+        lines += ["", "Result files skipped as invalid:"] + [f"- {p}" for p in data["cells"]["invalid"]]
+    return "\n".join(lines)

