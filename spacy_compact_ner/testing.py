@@ -76,3 +76,17 @@ def toy_docs(vocab: Vocab, n: int, *, seed: int = 0, annotated: bool = True) -> 
 def toy_words() -> Sequence[str]:
     """Every word the toy sentences use (for the tiny BERT's vocabulary)."""
     return _PEOPLE + [p + "son" for p in _PEOPLE] + _PLACES + _ORGS + _VERBS + ["Corp", "for", "yesterday"]
+
+
+def write_toy_iob2(path: Union[str, Path], n: int, *, seed: int = 3) -> Path:
+    """Write ``n`` toy sentences as a ``token<TAB>tag`` IOB2 file (blank line between sentences)."""
+    lines = []
+    for words, ents in toy_sentences(n, seed=seed):
+        tags = ["O"] * len(words)
+        for start, end, label in ents:
+            tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf8")
+    return path

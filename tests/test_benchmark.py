@@ -35,21 +35,10 @@ from spacy_compact_ner.benchmark.schema import number_problems, validate_benchma
 from spacy_compact_ner.benchmark.speed import SpeedSettings, run_speed
 from spacy_compact_ner.cli import app
 from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words
+from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
 from tests.conftest import ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def write_iob2(path: Path, n: int, seed: int = 3) -> Path:
-    lines = []
-    for words, ents in toy_sentences(n, seed=seed):
-        tags = ["O"] * len(words)
-        for start, end, label in ents:
-            tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf8")
-    return path
 
 
 def all_numbers(data):

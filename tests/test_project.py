@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import srsly
 
-from spacy_compact_ner.testing import make_tiny_bert, toy_sentences, toy_words
+from spacy_compact_ner.testing import make_tiny_bert, toy_words, write_toy_iob2
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,17 +33,6 @@ TINY_VARS = {
 KEEP = ["project.yml", "pyproject.toml", "README.md", "configs", "spacy_compact_ner"]
 
 
-def _write_iob2(path: Path, n: int) -> None:
-    lines = []
-    for words, ents in toy_sentences(n, seed=3):
-        tags = ["O"] * len(words)
-        for start, end, label in ents:
-            tags[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf8")
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project") / "compact"
@@ -54,7 +43,7 @@ def project(tmp_path_factory):
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy(source, root / name)
-    _write_iob2(root / "assets" / "toy" / "ner.txt", 100)
+    write_toy_iob2(root / "assets" / "toy" / "ner.txt", 100)
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
     variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert"}
     overrides = [arg for key, value in variables.items() for arg in (f"--vars.{key}", str(value))]
