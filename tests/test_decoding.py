@@ -44,12 +44,12 @@ def test_is_valid_biluo(tags, valid):
 
 
 def _brute_force(scores):
-    best, best_seq = -numpy.inf, None
+    best = -numpy.inf
     for seq in itertools.product(range(len(TAGS)), repeat=len(scores)):
         if is_valid_biluo([TAGS[i] for i in seq]):
             total = sum(scores[i, j] for i, j in enumerate(seq))
             if total > best:
-                best, best_seq = total, seq
+                best = total
     return best
 
 

@@ -3,16 +3,15 @@ import numpy
 import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.training import Example
 
-import spacy_compact_ner.distill.annotate as annotate_module
 from spacy_compact_ner.distill.annotate import annotate, parse_shard
 from spacy_compact_ner.distill.reader import create_distill_corpus_reader
 from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
 from spacy_compact_ner.testing import toy_docs
 from tests.conftest import ROOT
-from tests.util import TINY_STUDENT, ents, student_nlp
+from tests.util import TINY_STUDENT, ents, interrupt_annotate, student_nlp
 
 STUDENT_OVERRIDES = {
     **TINY_STUDENT,
@@ -112,21 +111,11 @@ def test_student_labels_must_match_the_teacher(tmp_path):
 
 def test_annotate_resumes_after_an_interruption(trained_teacher, distill_inputs, tmp_path, monkeypatch):
     output = tmp_path / "out.spacy"
-    real = annotate_module.teacher_logits
-    calls = {"n": 0}
-
-    def crash_on_second_chunk(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(annotate_module, "teacher_logits", crash_on_second_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        annotate(trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False)
+    interrupt_annotate(
+        monkeypatch, trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False
+    )
     assert not output.exists()  # nothing that looks complete
     assert len(list((tmp_path / "out.spacy.parts").glob("part-*.spacy"))) == 1
-    monkeypatch.setattr(annotate_module, "teacher_logits", real)
     stats = annotate(trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False)
     assert stats.chunks_reused == 1 and stats.docs == 50
     fresh = annotate(trained_teacher, list(distill_inputs), tmp_path / "fresh.spacy", chunk_size=16, show_progress=False)

@@ -18,7 +18,7 @@ from spacy_compact_ner.distill.annotate import annotate, teacher_logits
 from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
 from spacy_compact_ner.testing import toy_sentences
 from tests.conftest import ROOT
-from tests.util import ents
+from tests.util import ents, interrupt_annotate
 
 SENTENCE = "Carol Bobson saw Tokyo for Acme Corp ."
 SENTENCE_ENTS = [(0, 2, "PER"), (3, 4, "LOC"), (5, 7, "ORG")]
@@ -181,20 +181,8 @@ def test_annotate_does_not_reuse_chunks_of_an_edited_input(trained_teacher, tmp_
     source = tmp_path / "in.txt"
     source.write_text("\n".join(" ".join(w) for w, _ in toy_sentences(24, seed=5)) + "\n", encoding="utf8")
     out = tmp_path / "out.spacy"
-    real = annotate_module.teacher_logits
-    calls = {"n": 0}
-
-    def crash_on_second_chunk(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(annotate_module, "teacher_logits", crash_on_second_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        annotate(trained_teacher, [source], out, chunk_size=8, batch_size=8, show_progress=False)
+    interrupt_annotate(monkeypatch, trained_teacher, [source], out, chunk_size=8, batch_size=8, show_progress=False)
     assert len(list((tmp_path / "out.spacy.parts").glob("part-*.spacy"))) == 1
-    monkeypatch.setattr(annotate_module, "teacher_logits", real)
     # The same path, other content: the finished chunk is stale and must not be reused.
     edited = [" ".join(w) for w, _ in toy_sentences(24, seed=6)]
     source.write_text("\n".join(edited) + "\n", encoding="utf8")

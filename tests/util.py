@@ -45,3 +45,24 @@ def fix_random_seed(seed: int) -> None:
 
 def ents(doc):
     return [(e.start, e.end, e.label_) for e in doc.ents]
+
+
+def interrupt_annotate(monkeypatch, *args, **kwargs) -> None:
+    """Run ``annotate(*args, **kwargs)`` and interrupt it as the teacher starts its second chunk."""
+    import pytest
+
+    import spacy_compact_ner.distill.annotate as annotate_module
+
+    real = annotate_module.teacher_logits
+    calls = {"n": 0}
+
+    def crash_on_second_chunk(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(annotate_module, "teacher_logits", crash_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_module.annotate(*args, **kwargs)
+    monkeypatch.setattr(annotate_module, "teacher_logits", real)

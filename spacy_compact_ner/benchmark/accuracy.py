@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import SYSTEM_LABELS, SYSTEMS
-from .common import Size, machine_info, now_iso, sha256_file, size_key, size_label, write_json, write_text
+from ..assets import sha256_file
+from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
 
 CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"

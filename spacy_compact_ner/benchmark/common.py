@@ -10,7 +10,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, List, Sequence, Union
 
-from ..assets import sha256_file
 
 Size = Union[int, str]  # a number of labeled sentences, or "all"
 

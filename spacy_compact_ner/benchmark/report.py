@@ -307,7 +307,7 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
         cells = [f"{rows[(size, s)]['train_seconds']['mean']:,.0f}" if (size, s) in rows else "—" for s in systems]
         lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
     per_type = agg["per_type"]
-    lines += ["", f"Per-type F1 (%), all training sentences labeled:", ""]
+    lines += ["", "Per-type F1 (%), all training sentences labeled:", ""]
     if per_type["systems"]:
         pt_systems = [s for s in systems if s in per_type["systems"]]
         lines += ["| type | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in pt_systems) + " |",
