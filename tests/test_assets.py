@@ -210,15 +210,17 @@ def test_download_commands(tmp_path, monkeypatch):
 def test_cli_assets(tmp_path, monkeypatch):
     calls = []
 
-    def fake_fetch(dest, *, with_sotu, with_brown, force, log):
-        calls.append((Path(dest), with_sotu, with_brown, force))
+    def fake_fetch(dest, *, with_sotu, with_brown, with_glove, force, log):
+        calls.append((Path(dest), with_sotu, with_brown, with_glove, force))
         log("fetched")
         return {"wnut16": Path(dest) / "wnut16"}
 
     monkeypatch.setattr(A, "fetch_assets", fake_fetch)
     result = CliRunner().invoke(app, ["assets", "--dest", str(tmp_path), "--no-sotu"])
     assert result.exit_code == 0, result.output
-    assert calls == [(tmp_path, False, False, False)]
+    assert calls == [(tmp_path, False, False, True, False)]
+    result = CliRunner().invoke(app, ["assets", "--dest", str(tmp_path), "--no-glove"])
+    assert result.exit_code == 0 and calls[-1] == (tmp_path, True, False, False, False)
     assert "fetched" in result.output and "wnut16" in result.output
 
     def failing(dest, **kwargs):

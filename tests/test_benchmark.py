@@ -34,7 +34,7 @@ from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, s
 from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
 from spacy_compact_ner.benchmark.speed import SpeedSettings, run_speed
 from spacy_compact_ner.cli import app
-from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words
+from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove
 from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
 from tests.conftest import ROOT
 
@@ -115,8 +115,9 @@ class FakeSteps(Steps):
 def grid_env(tmp_path):
     iob2 = write_iob2(tmp_path / "toy.iob2", 80)
     dataset = BenchmarkDataset("toy", iob2, n_dev=10, n_test=10)
+    (tmp_path / "md" / "vocab").mkdir(parents=True)
     settings = TrainSettings(teacher_encoder=tmp_path, teacher_config=ROOT / "configs" / "teacher.cfg",
-                             student_config=ROOT / "configs" / "student.cfg")
+                             student_config=ROOT / "configs" / "student.cfg", baseline_vectors=tmp_path / "md")
     return {"dataset": dataset, "settings": settings, "metrics": tmp_path / "metrics", "work": tmp_path / "work"}
 
 
@@ -130,16 +131,17 @@ def test_grid_is_resumable_and_respects_max_cells(grid_env):
     first = _grid(grid_env, steps, sizes=[20], seeds=[0], max_cells=2)
     assert first.written == ["toy/n20-s0/teacher", "toy/n20-s0/student_full"]
     assert first.stopped_by and "max-cells" in first.stopped_by
-    assert len(first.remaining) == 3 and not first.failed
+    assert len(first.remaining) == 4 and not first.failed
     second = _grid(grid_env, steps, sizes=[20], seeds=[0])
-    assert sorted(second.written) == sorted(f"toy/n20-s0/{s}" for s in ("student_kd", "student_gold", "spacy_ner"))
+    assert sorted(second.written) == sorted(
+        f"toy/n20-s0/{s}" for s in ("student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors"))
     assert len(second.already_done) == 2 and second.remaining == []
     trained = [c[1] for c in steps.calls if c[0] == "train"]
     assert sorted(trained) == sorted(SYSTEMS)  # the teacher once, shared by both distilled students
     assert [c for c in steps.calls if c[0] == "annotate"][0][2][0].endswith("corpus/train.spacy")
     n_calls = len(steps.calls)
     third = _grid(grid_env, steps, sizes=[20], seeds=[0])
-    assert third.written == [] and len(third.already_done) == 5 and len(steps.calls) == n_calls
+    assert third.written == [] and len(third.already_done) == 6 and len(steps.calls) == n_calls
 
     overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
     assert overrides["student_gold"]["components.ner.loss.kd_weight"] == 0.0
@@ -152,6 +154,10 @@ def test_grid_is_resumable_and_respects_max_cells(grid_env):
     assert overrides["spacy_ner"]["training.max_epochs"] == 40
     spacy_ner_cfg = (grid_env["work"] / "configs" / "spacy_ner.cfg").read_text()
     assert 'factory = "ner"' in spacy_ner_cfg and "include_static_vectors = false" in spacy_ner_cfg
+    assert overrides["spacy_ner_vectors"]["paths.vectors"] == str((grid_env["work"].parent / "md").resolve())
+    vectors_cfg = (grid_env["work"] / "configs" / "spacy_ner_vectors.cfg").read_text()
+    assert 'factory = "ner"' in vectors_cfg and "include_static_vectors = true" in vectors_cfg
+    assert "paths.vectors" not in overrides["student_full"]  # no student vectors configured
 
     for system in SYSTEMS:
         path = grid_env["metrics"] / "toy" / "n20-s0" / f"{system}.json"
@@ -171,9 +177,20 @@ def test_grid_time_budget_and_failures(grid_env):
     assert [c[1] for c in steps.calls if c[0] == "train"].count("teacher") == 2
     assert len(result.failed) == 6 and result.stopped_by is None
     assert sorted(result.written) == sorted(f"toy/{c}/{s}" for c in ("n20-s0", "nall-s0")
-                                            for s in ("student_gold", "spacy_ner"))
+                                            for s in ("student_gold", "spacy_ner", "spacy_ner_vectors"))
     spent = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[1], time_budget_s=1e-9)
-    assert spent.written == [] and "time-budget" in spent.stopped_by and len(spent.remaining) == 5
+    assert spent.written == [] and "time-budget" in spent.stopped_by and len(spent.remaining) == 6
+
+
+def test_student_vectors_and_a_missing_baseline_table(grid_env, tmp_path):
+    settings = TrainSettings(student_vectors=tmp_path / "glove-20000")
+    for system in ("student_full", "student_kd", "student_gold"):
+        overrides = settings.student_overrides(system)
+        assert overrides["paths.vectors"] == str((tmp_path / "glove-20000").resolve())
+        assert overrides["components.ner.model.tok2vec.include_static_vectors"] is True
+    grid_env["settings"].baseline_vectors = tmp_path / "no_md"
+    result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["spacy_ner_vectors"])
+    assert result.written == [] and "fetch-md" in result.failed[0] and str(tmp_path / "no_md") in result.failed[0]
 
 
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
@@ -255,21 +272,29 @@ def test_targets_follow_the_numbers():
         {"dataset": "d", "size": 500, "seed": 0, "system": "student_gold", "scores": {"ents_f": 0.39}},
         {"dataset": "d", "size": 100, "seed": 0, "system": "student_full", "scores": {"ents_f": 0.30}},
         {"dataset": "d", "size": 100, "seed": 0, "system": "student_gold", "scores": {"ents_f": 0.20}},
+        {"dataset": "d", "size": 500, "seed": 0, "system": "spacy_ner_vectors", "scores": {"ents_f": 0.46}},
+        {"dataset": "d", "size": 100, "seed": 0, "system": "spacy_ner_vectors", "scores": {"ents_f": 0.27}},
     ]
     targets = {t["id"]: t for t in accuracy_targets(cells, "d", n_seeds_expected=3)}
     assert targets["student_f1_vs_teacher"]["status"] == "not met"  # 80%
     assert "1 of 3 seeds" in targets["student_f1_vs_teacher"]["detail"]
     assert targets["student_beats_gold_only"]["status"] == "not met"  # +1 at 500, +10 at 100
     assert targets["student_beats_spacy_ner"]["status"] == "missing data"
+    assert targets["teacher_beats_spacy_ner_vectors"]["status"] == "met"  # +4 at 500
+    vectors = targets["student_beats_spacy_ner_vectors"]
+    assert vectors["status"] == "not met" and vectors["measured"]["missing_sizes"] == [250]
+    assert [p["difference"] for p in vectors["measured"]["per_size"]] == pytest.approx([3.0, -6.0])
     speed = {"systems": {
         "teacher": {"parameters": 22_800_000, "threads": {"1": {"pipeline_words_per_second": 500.0}}},
         "student": {"parameters": 600_000, "wheel_bytes": 4_000_000,
                     "threads": {"1": {"pipeline_words_per_second": 16_000.0}}},
         "spacy_ner": {"parameters": 1_500_000, "threads": {"1": {"pipeline_words_per_second": 12_000.0}}},
+        "spacy_ner_vectors": {"parameters": 9_000_000, "threads": {"1": {"pipeline_words_per_second": 1_300.0}}},
     }}
     status = {t["id"]: t["status"] for t in speed_targets(speed)}
     assert status == {"student_speed_vs_teacher": "met", "student_speed_vs_spacy_ner": "not met",
-                      "student_parameters": "met", "student_wheel_size": "met"}
+                      "student_speed_vs_spacy_ner_vectors": "met", "student_parameters": "met",
+                      "student_wheel_size": "met"}
     assert {t["status"] for t in speed_targets(None)} == {"missing data"}
 
 
@@ -281,7 +306,7 @@ def test_report_cli_on_an_empty_grid(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert validate_benchmark(data) == []
-    assert len(data["accuracy"]["wnut16"]["missing"]) == 4 * 3 * 5
+    assert len(data["accuracy"]["wnut16"]["missing"]) == 4 * 3 * len(SYSTEMS)
     assert {t["status"] for t in data["targets"]} == {"missing data"}
     assert "not measured yet" in (tmp_path / "b.md").read_text()
 
@@ -389,6 +414,10 @@ TINY_BENCH_VARS = {
     "teacher_learn_rate": 0.003,
     "student_epochs": 10,
     "bench_spacy_ner_epochs": 10,
+    "bench_spacy_ner_vectors_epochs": 3,
+    "bench_teacher_epochs": 6,
+    "glove": "assets/toy-glove",
+    "bench_baseline_vectors": "assets/toy-md",
     "bench_dataset": "toy",
     "bench_sizes": "30",
     "bench_seeds": "0",
@@ -407,7 +436,7 @@ TINY_BENCH_VARS = {
 
 
 @pytest.mark.slow
-def test_benchmark_workflow_tiny(tmp_path):
+def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     root = tmp_path / "compact"
     root.mkdir()
     for name in ("project.yml", "pyproject.toml", "configs", "spacy_compact_ner"):
@@ -420,6 +449,8 @@ def test_benchmark_workflow_tiny(tmp_path):
     (root / "assets" / "toy" / "speed.txt").write_text(
         "\n\n".join(" ".join(words) for words, _ in toy_sentences(80, seed=9)), encoding="utf8")
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
+    write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
+    shutil.copytree(toy_vectors, root / "assets" / "toy-md")  # a pipeline with vectors, as en_core_web_md
     overrides = [arg for key, value in TINY_BENCH_VARS.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["benchmark"]
     assert workflow[0] == "benchmark-assets"  # registry downloads: not in tests
@@ -432,7 +463,10 @@ def test_benchmark_workflow_tiny(tmp_path):
     for path in cells:
         assert validate_cell(json.loads(path.read_text())) == [], path
     speed = json.loads((root / "metrics" / "benchmark_speed.json").read_text())
-    assert validate_speed(speed) == [] and sorted(speed["systems"]) == ["spacy_ner", "student", "teacher"]
+    assert validate_speed(speed) == []
+    assert sorted(speed["systems"]) == ["spacy_ner", "spacy_ner_vectors", "student", "teacher"]
+    student_cell = json.loads((root / "metrics" / "benchmark" / "toy" / "n30-s0" / "student_full.json").read_text())
+    assert student_cell["config"]["overrides"]["paths.vectors"].endswith("training/vectors/glove")
     report = json.loads((root / "metrics" / "benchmark.json").read_text())
     assert validate_benchmark(report) == []
     numbers = list(all_numbers(report))

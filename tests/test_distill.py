@@ -36,10 +36,12 @@ def distill_inputs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def distilled(trained_teacher, distill_inputs, toy_corpus, tmp_path_factory):
+def distilled(trained_teacher, distill_inputs, toy_corpus, toy_vectors, tmp_path_factory):
     root = tmp_path_factory.mktemp("distilled")
     stats = annotate(trained_teacher, list(distill_inputs), root / "distill.spacy", chunk_size=16, show_progress=False)
-    overrides = {"paths.train": str(root / "distill.spacy"), "paths.dev": str(toy_corpus["dev"]), **STUDENT_OVERRIDES}
+    # The shipped default: the student with static vectors.
+    overrides = {"paths.train": str(root / "distill.spacy"), "paths.dev": str(toy_corpus["dev"]), **STUDENT_OVERRIDES,
+                 "components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)}
     spacy_train(ROOT / "configs" / "student.cfg", root / "student", overrides=overrides)
     return root, stats
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 import srsly
 
-from spacy_compact_ner.testing import make_tiny_bert, toy_words, write_toy_iob2
+from spacy_compact_ner.testing import make_tiny_bert, toy_words, write_tiny_glove, write_toy_iob2
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,9 @@ def project(tmp_path_factory):
             shutil.copy(source, root / name)
     write_toy_iob2(root / "assets" / "toy" / "ner.txt", 100)
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
-    variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert"}
+    write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
+    variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert",
+                 "glove": "assets/toy-glove"}
     overrides = [arg for key, value in variables.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["all"]
     assert workflow[0] == "assets"
@@ -73,11 +75,14 @@ def test_installed_package_loads_by_name_in_a_new_process(project):
     code = (
         "import spacy, json; nlp = spacy.load('en_compact_ner'); "
         "doc = nlp('yesterday , Alice visited Paris for Acme Corp .'); "
-        "print(json.dumps({'ents': [[e.text, e.label_] for e in doc.ents], 'f': nlp.meta['performance']['ents_f']}))"
+        "print(json.dumps({'ents': [[e.text, e.label_] for e in doc.ents], 'f': nlp.meta['performance']['ents_f'], "
+        "'vectors': list(nlp.vocab.vectors.shape)}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert ["Paris", "LOC"] in result["ents"]
+    # The student's static vectors travel inside the package (the GloVe source is not needed).
+    assert result["vectors"] == [len({w.lower() for w in toy_words()}), 8]
     # The meta reports the test scores written by the evaluate step.
     assert result["f"] == json.loads((project / "metrics" / "student.json").read_text())["ents_f"]
 

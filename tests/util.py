@@ -10,7 +10,9 @@ from spacy.util import load_config
 from spacy_compact_ner.testing import toy_docs
 from tests.conftest import ROOT
 
+# The component's own tests run without static vectors (tests/test_vectors.py covers them).
 TINY_STUDENT = {
+    "components.ner.model.tok2vec.include_static_vectors": False,
     "components.ner.model.tok2vec.width": 32,
     "components.ner.model.tok2vec.rows": [500, 200, 200, 100],
     "components.ner.model.tok2vec.n_iter": 2,

@@ -14,7 +14,7 @@ whatever results exist into ``metrics/benchmark.{json,md}`` and plots.
 Nothing heavy is imported here, so ``python -m spacy_compact_ner`` starts quickly.
 """
 
-SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", "spacy_ner")
+SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors")
 
 SYSTEM_LABELS = {
     "teacher": "teacher (MiniLM-L6 + case features)",
@@ -22,6 +22,7 @@ SYSTEM_LABELS = {
     "student_kd": "student: gold + KD",
     "student_gold": "student: gold only",
     "spacy_ner": "spaCy default CNN ner",
+    "spacy_ner_vectors": "spaCy ner + en_core_web_md vectors (accuracy config)",
     "en_core_web_md": "en_core_web_md ner",
 }
 

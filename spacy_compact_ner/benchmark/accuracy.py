@@ -20,6 +20,11 @@ Systems (all trained with ``python -m spacy train`` in a subprocess, scored with
   number of optimizer steps per epoch and make the baseline wait for a teacher).
 - ``spacy_ner``: spaCy's own default CNN ``ner`` (``spacy init config -p ner``, CPU, efficiency, no
   vectors) on the labeled sample.
+- ``spacy_ner_vectors``: the same ``ner`` in spaCy's accuracy config (``-o accuracy``: wider, deeper
+  tok2vec with static vectors) with en_core_web_md's vectors, on the labeled sample.
+
+The students get static vectors when ``TrainSettings.student_vectors`` is set (the project passes the
+table built by ``python -m spacy_compact_ner vectors``).
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ STUDENT_LOSS_OVERRIDES: Dict[str, Dict[str, float]] = {
     "student_gold": {"components.ner.loss.kd_weight": 0.0, "components.ner.loss.pseudo_label_weight": 0.0},
 }
 SPACY_NER_CONFIG = "spacy_ner.cfg"
+SPACY_NER_VECTORS_CONFIG = "spacy_ner_vectors.cfg"
 
 Log = Callable[[str], None]
 
@@ -74,6 +80,13 @@ class TrainSettings:
     teacher_max_steps: int = -1
     student_epochs: int = 40
     spacy_ner_epochs: int = 40
+    # spaCy's accuracy config with vectors costs ~2 s a step on 2 cores (vs ~0.1 for the default CNN);
+    # its dev F1 peaked within 7 epochs at 500 labeled.
+    spacy_ner_vectors_epochs: int = 15
+    # Static vectors of the students (a folder made by `spacy_compact_ner vectors`; None: no vectors)
+    # and of the spacy_ner_vectors baseline (a pipeline with vectors).
+    student_vectors: Optional[Path] = None
+    baseline_vectors: Path = Path("assets/en_core_web_md")
     annotate_batch_size: int = 64
     gpu_id: int = -1
     teacher_set: Dict[str, str] = field(default_factory=dict)
@@ -96,22 +109,34 @@ class TrainSettings:
         }
 
     def student_overrides(self, system: str) -> Dict[str, object]:
+        vectors: Dict[str, object] = {}
+        if self.student_vectors is not None:
+            vectors = {"paths.vectors": str(Path(self.student_vectors).resolve()),
+                       "components.ner.model.tok2vec.include_static_vectors": True}
         return {
             "training.max_epochs": self.student_epochs,
             "training.logger.progress_bar": False,
+            **vectors,
             **STUDENT_LOSS_OVERRIDES[system],
             **self.student_set,
         }
 
-    def spacy_ner_overrides(self) -> Dict[str, object]:
-        return {"training.max_epochs": self.spacy_ner_epochs, "training.logger.progress_bar": False, **self.spacy_ner_set}
+    def spacy_ner_overrides(self, system: str = "spacy_ner") -> Dict[str, object]:
+        epochs, vectors = self.spacy_ner_epochs, {}
+        if system == "spacy_ner_vectors":
+            epochs = self.spacy_ner_vectors_epochs
+            vectors = {"paths.vectors": str(Path(self.baseline_vectors).resolve()), "training.max_steps": 0}
+        return {"training.max_epochs": epochs, "training.logger.progress_bar": False, **vectors, **self.spacy_ner_set}
 
 
-def spacy_ner_config_text() -> str:
-    """spaCy's default NER training config: ``spacy init config -p ner`` (English, CPU, efficiency)."""
+def spacy_ner_config_text(optimize: str = "efficiency") -> str:
+    """spaCy's own NER training config: ``spacy init config -p ner -o OPTIMIZE`` (English, CPU).
+
+    "efficiency" is the default CNN without vectors; "accuracy" adds static vectors (``paths.vectors``).
+    """
     from spacy.cli.init_config import init_config
 
-    config = init_config(lang="en", pipeline=["ner"], optimize="efficiency", gpu=False)
+    config = init_config(lang="en", pipeline=["ner"], optimize=optimize, gpu=False)
     return config.to_str()
 
 
@@ -352,10 +377,11 @@ class Cell:
         write_json(marker, done)
         return done
 
-    def _spacy_ner_config(self) -> Path:
-        path = self.shared_dir / "configs" / SPACY_NER_CONFIG
+    def _spacy_ner_config(self, system: str) -> Path:
+        vectors = system == "spacy_ner_vectors"
+        path = self.shared_dir / "configs" / (SPACY_NER_VECTORS_CONFIG if vectors else SPACY_NER_CONFIG)
         if not path.is_file():
-            write_text(path, spacy_ner_config_text())
+            write_text(path, spacy_ner_config_text("accuracy" if vectors else "efficiency"))
         return path
 
     # -- results
@@ -441,15 +467,20 @@ class Cell:
                 },
             )
             self._write_result(system, train, train_data="labeled")
-        elif system == "spacy_ner":
+        elif system in ("spacy_ner", "spacy_ner_vectors"):
+            if system == "spacy_ner_vectors" and not (Path(self.settings.baseline_vectors) / "vocab").is_dir():
+                raise FileNotFoundError(
+                    f"vectors of the spacy_ner_vectors baseline not found: {self.settings.baseline_vectors} "
+                    "(fetch en_core_web_md with `python -m spacy_compact_ner benchmark fetch-md`)"
+                )
             train = self._train(
                 system,
-                self._spacy_ner_config(),
+                self._spacy_ner_config(system),
                 {
                     "paths.train": str(self.corpus_dir / "train.spacy"),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
-                    **self.settings.spacy_ner_overrides(),
+                    **self.settings.spacy_ner_overrides(system),
                 },
             )
             self._write_result(system, train, train_data="labeled")

@@ -192,6 +192,12 @@ class CompactNER(TrainablePipe):
                 f"'{self.name}' labels {sorted(self.labels)} differ from the teacher's labels "
                 f"{sorted(teacher_labels)} stored in the training data: copy the labels from the teacher."
             )
+        if any(node.name == "static_vectors" for node in self.model.walk()) and not self.vocab.vectors.shape[0]:
+            raise ValueError(
+                f"'{self.name}' embeds static vectors (include_static_vectors = true) but the vocab has none: "
+                "set [initialize] vectors, e.g. --paths.vectors training/vectors/glove-20000 (built by "
+                "`python -m spacy_compact_ner vectors`), or set include_static_vectors = false."
+            )
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags))
         doc_sample = [eg.predicted for eg in islice(examples, 10)]
         self.model.initialize(X=doc_sample or None)
