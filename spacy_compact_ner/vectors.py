@@ -12,6 +12,7 @@ pipeline, so a trained pipeline never needs the source again.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -141,7 +142,15 @@ def write_vectors(table: Vectors, output: Path | str, *, source: str, kind: str,
         nlp.vocab.strings.add(table.strings[key])
     table.strings = nlp.vocab.strings
     nlp.vocab.vectors = table
-    nlp.to_disk(output)
+    # Written next to the output, then moved into place: a crash never leaves half a table there.
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.with_name(f".{output.name}.partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    nlp.to_disk(staging)
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
     info = VectorsInfo(
         source=source, kind=kind, rows=int(table.shape[0]), keys=len(table.key2row), dims=int(table.shape[1]),
         attr=_attr_name(table), table_bytes=int(table.data.nbytes), output=str(output),
