@@ -45,7 +45,10 @@ def toy_corpus(tmp_path_factory) -> dict:
     return paths
 
 
+# The fixture teacher has the hashed case/shape features (feature_width 32; the shipped default is the
+# plain transformer, which the project smoke test trains), so the tests cover the feature path too.
 TEACHER_OVERRIDES = {
+    "components.ner.model.tok2vec.feature_width": 32,
     "training.max_epochs": 15,
     "training.eval_frequency": 20,
     "training.batcher.size": 100,

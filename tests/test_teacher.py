@@ -1,4 +1,5 @@
-"""The teacher body (tiny generated BERT listener + case features) trains with `spacy train`."""
+"""The teacher body (tiny generated BERT listener + case features) trains with `spacy train`; the
+default (plain) body is the listener alone."""
 import numpy
 import pytest
 import spacy
@@ -49,3 +50,13 @@ def test_missing_encoder_path_fails_before_any_hub_lookup(toy_corpus, tmp_path):
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     with pytest.raises(FileNotFoundError, match="Teacher encoder folder not found.*no-such-encoder"):
         nlp.initialize()
+
+
+def test_default_teacher_is_the_plain_transformer():
+    from spacy.util import load_config, load_model_from_config
+
+    config = load_config(ROOT / "configs" / "teacher.cfg", overrides={"paths.teacher_encoder": "unused"})
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)  # no weights load before initialize
+    tok2vec = nlp.get_pipe("ner").model.get_ref("tok2vec")
+    assert tok2vec.name.startswith("transformer-listener")
+    assert not any(n.name == "static_vectors" or n.name.startswith("hashembed") for n in tok2vec.walk())

@@ -17,7 +17,7 @@ Nothing heavy is imported here, so ``python -m spacy_compact_ner`` starts quickl
 SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors")
 
 SYSTEM_LABELS = {
-    "teacher": "teacher (MiniLM-L6 + case features)",
+    "teacher": "teacher (MiniLM-L6 + compact_ner)",
     "student_full": "student: gold + KD + pseudo-labels",
     "student_kd": "student: gold + KD",
     "student_gold": "student: gold only",
