@@ -13,7 +13,7 @@ pipeline, so a trained pipeline never needs the source again.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -175,10 +175,6 @@ def build_vectors(source: Path | str, output: Path | str, *, n_rows: int,
         table, _ = pruned_table(source, words, n_rows)
         return write_vectors(table, output, source=str(source), kind="spacy-pruned")
     raise VectorsError(f"{source} is neither a GloVe folder ({GLOVE_VECTORS}) nor a spaCy pipeline with vectors")
-
-
-def info_dict(info: VectorsInfo) -> dict:
-    return asdict(info)
 
 
 def _check_rows(n_rows: int, available: int) -> int:
