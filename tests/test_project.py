@@ -93,3 +93,14 @@ def test_summary_table_compares_teacher_and_student(project):
     for row in rows:
         assert row["parameters"] > 0 and row["disk_bytes"] > 0 and row["words_per_second"] > 0
     assert "| student |" in (project / "metrics" / "summary.md").read_text()
+
+
+def test_project_paths_are_single_paths():
+    """confection joins a list item that is only a variable with a following item that starts with one
+    ("${vars.a}", "${vars.b}/x" -> "a, b/x"): every dep and output must stay one path."""
+    from weasel.util import load_project_config
+
+    config = load_project_config(ROOT)
+    joined = [(cmd["name"], path) for cmd in config["commands"] for key in ("deps", "outputs")
+              for path in cmd.get(key, []) if ", " in path]
+    assert joined == []

@@ -170,7 +170,7 @@ class Steps:
     def train(self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int) -> float:
         cmd = [self.python, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id)]
         for key, value in overrides.items():
-            cmd += [f"--{key}", _override_value(value)]
+            cmd += [f"--{key}", override_value(value)]
         return self._run(cmd, output / "train.log")
 
     def annotate(self, teacher: Path, inputs: Sequence[Path], output: Path, *, batch_size: int, gpu_id: int) -> float:
@@ -185,11 +185,14 @@ class Steps:
         return json.loads(output.read_text())
 
 
-def _override_value(value: object) -> str:
+def override_value(value: object) -> str:
+    """A config value as ``spacy train`` reads it on the command line (lists and dicts as JSON)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, dict)) or value is None:
+        return json.dumps(value)
     return str(value)
 
 
@@ -328,7 +331,7 @@ class Cell:
         if not self.settings.keep_last and (out / "model-last").is_dir():
             shutil.rmtree(out / "model-last")
         done = {"seconds": seconds, "model_selection": selection, "date": now_iso(),
-                "config": str(config), "overrides": {k: _override_value(v) for k, v in overrides.items()}}
+                "config": str(config), "overrides": {k: override_value(v) for k, v in overrides.items()}}
         write_json(out / "train_done.json", done)
         self._say(f"trained {system} in {seconds:,.0f} s")
         return done

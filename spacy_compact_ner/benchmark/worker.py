@@ -267,7 +267,9 @@ def main(argv=None) -> None:
     for setting in json.loads(args.scaling) if args.scaling else []:
         setting_texts = read_texts(Path(setting["texts"]))
         run_pipeline(nlp, setting_texts[: max(1, min(len(setting_texts), 8))], args.batch_size)
-        seconds, words, peak = timed(lambda: run_pipeline(nlp, setting_texts, args.batch_size), args.repeats, resettable)
+        seconds, words, peak = timed(
+            lambda texts=setting_texts: run_pipeline(nlp, texts, args.batch_size), args.repeats, resettable
+        )
         entry = summarize(seconds, words, peak)
         entry.update({"id": setting["id"], "n_docs": len(setting_texts)})
         scaling.append(entry)

@@ -1,0 +1,224 @@
+"""Config variants scored on dev: a resumable grid of ``spacy train`` runs, one JSON per (variant, seed).
+
+A variants file is JSON, one entry per variant: config overrides (dotted keys, as on the ``spacy train``
+command line) and a note saying what is tried::
+
+    {"plain": {"note": "the default", "overrides": {}},
+     "lr_1e-4": {"note": "half the learning rate", "overrides": {"training.optimizer.learn_rate.initial_rate": 1e-4}}}
+
+Each run trains ``CONFIG`` with the common overrides, then the variant's, and scores ``model-best`` on the
+dev set only (choosing a default on test would overfit test). Its result is
+``<metrics_dir>/<variant>-s<seed>.json``; a result that exists is kept, so an interrupted grid continues
+where it stopped, unless the variant's overrides changed since (an error: delete the file to measure again).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .assets import sha256_file
+from .benchmark.accuracy import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_value
+from .benchmark.common import machine_info, now_iso, write_json, write_text
+
+VARIANT_SCHEMA = "spacy-compact-ner/variant-run/v1"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+Log = Callable[[str], None]
+
+
+class VariantsError(ValueError):
+    """A variants file or a cached result does not fit: the message says which and why."""
+
+
+@dataclass
+class Variant:
+    name: str
+    overrides: Dict[str, object]
+    note: str = ""
+
+    def override_strings(self) -> Dict[str, str]:
+        return {key: override_value(value) for key, value in self.overrides.items()}
+
+
+def read_variants(path: Path) -> List[Variant]:
+    """Parse and check a variants file (see the module docstring)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf8"))
+    except FileNotFoundError:
+        raise VariantsError(f"variants file not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise VariantsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not data:
+        raise VariantsError(f"{path}: expected an object of variants, name -> {{note, overrides}}")
+    variants = []
+    for name, spec in data.items():
+        if not _NAME.match(name):
+            raise VariantsError(f"{path}: variant name {name!r} must be letters, digits and _.+- (it names files)")
+        if not isinstance(spec, dict) or not isinstance(spec.get("overrides", {}), dict):
+            raise VariantsError(f"{path}: variant {name!r} needs an object with an 'overrides' object")
+        unknown = set(spec) - {"note", "overrides"}
+        if unknown:
+            raise VariantsError(f"{path}: variant {name!r} has unknown field(s) {sorted(unknown)}")
+        overrides = spec.get("overrides", {})
+        bad = [key for key in overrides if "." not in key or key.startswith("-")]
+        if bad:
+            raise VariantsError(f"{path}: variant {name!r}: overrides are dotted config keys without dashes, got {bad}")
+        variants.append(Variant(name, overrides, str(spec.get("note", ""))))
+    return variants
+
+
+def select_variants(variants: Sequence[Variant], only: Sequence[str]) -> List[Variant]:
+    """The variants named in ``only`` (all when empty), in file order."""
+    known = {v.name for v in variants}
+    missing = [name for name in only if name not in known]
+    if missing:
+        raise VariantsError(f"unknown variant(s) {missing}; the file has {', '.join(sorted(known))}")
+    return [v for v in variants if not only or v.name in only]
+
+
+def result_path(metrics_dir: Path, variant: Variant, seed: int) -> Path:
+    return Path(metrics_dir) / f"{variant.name}-s{seed}.json"
+
+
+def _cached(path: Path, variant: Variant, base: Dict[str, str]) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text(encoding="utf8"))
+    if result.get("variant_overrides") != variant.override_strings():
+        raise VariantsError(
+            f"{path} was measured with overrides {result.get('variant_overrides')}, but variant {variant.name!r} "
+            f"now has {variant.override_strings()}: delete the file to measure it again, or rename the variant"
+        )
+    if result.get("common_overrides") != base:
+        changed = sorted(k for k in set(base) | set(result.get("common_overrides", {}))
+                         if base.get(k) != result.get("common_overrides", {}).get(k))
+        raise VariantsError(f"{path} was measured with other common overrides ({', '.join(changed)}): "
+                            "delete it to measure again, or use another --metrics-dir")
+    return result
+
+
+def load_results(metrics_dir: Path, variants: Sequence[Variant], seeds: Sequence[int],
+                 common: Optional[Dict[str, object]] = None) -> List[dict]:
+    """The results already measured for these variants and seeds (checked as a resumed run checks them)."""
+    base = {key: override_value(value) for key, value in (common or {}).items()}
+    found = (_cached(result_path(metrics_dir, v, seed), v, base) for seed in seeds for v in variants)
+    return [result for result in found if result is not None]
+
+
+def run_variants(
+    config: Path,
+    variants: Sequence[Variant],
+    *,
+    train: Path,
+    dev: Path,
+    seeds: Sequence[int],
+    metrics_dir: Path,
+    work_dir: Path,
+    common: Optional[Dict[str, object]] = None,
+    gpu_id: int = -1,
+    keep_models: bool = False,
+    budget: Optional[Budget] = None,
+    steps: Optional[Steps] = None,
+    log: Log = print,
+) -> List[dict]:
+    """Train and score every (seed, variant) that has no result yet; return all results, in grid order.
+
+    Stops cleanly (returning what exists) when ``budget`` is used up; a failed run raises with its log tail.
+    """
+    for path, what in ((config, "config"), (train, "training data"), (dev, "dev data")):
+        if not Path(path).exists():
+            raise VariantsError(f"{what} not found: {path}")
+    steps = steps or Steps()
+    budget = budget or Budget()
+    base = {key: override_value(value) for key, value in (common or {}).items()}
+    results: List[dict] = []
+    for seed in seeds:
+        for variant in variants:
+            path = result_path(metrics_dir, variant, seed)
+            cached = _cached(path, variant, base)
+            if cached is not None:
+                results.append(cached)
+                continue
+            try:
+                budget.check()
+            except BudgetExhausted as stop:
+                log(f"stopping: {stop} (run again to continue)")
+                return results
+            out = Path(work_dir) / f"{variant.name}-s{seed}"
+            if out.exists():
+                shutil.rmtree(out)  # an interrupted run: start again
+            out.mkdir(parents=True)
+            overrides = {"paths.train": str(train), "paths.dev": str(dev), "system.seed": seed,
+                         **(common or {}), **variant.overrides}
+            log(f"[{variant.name} seed {seed}] training (log: {out / 'train.log'})")
+            seconds = steps.train(Path(config), out, overrides, gpu_id=gpu_id)
+            model = out / "model-best"
+            if not model.is_dir():
+                raise BenchmarkStepError(f"{variant.name}: spacy train wrote no model-best in {out} (no dev evaluation?)")
+            scores = steps.evaluate(model, Path(dev), out / "dev_scores.json", gpu_id=gpu_id)
+            result = {
+                "schema": VARIANT_SCHEMA,
+                "variant": variant.name,
+                "note": variant.note,
+                "seed": seed,
+                "config": {"file": str(config), "sha256": sha256_file(Path(config))},
+                "common_overrides": base,
+                "variant_overrides": variant.override_strings(),
+                "dev": {"path": str(dev), "sha256": sha256_file(Path(dev))},
+                "scores": {key: float(scores[key]) for key in ("ents_f", "ents_p", "ents_r")},
+                "ents_per_type": scores.get("ents_per_type") or {},
+                "train_seconds": seconds,
+                "date": now_iso(),
+                "machine": machine_info(),
+            }
+            write_json(path, result)
+            budget.results += 1
+            log(f"[{variant.name} seed {seed}] dev F1 {100 * result['scores']['ents_f']:.1f} "
+                f"in {seconds / 60:.1f} min -> {path}")
+            if not keep_models:
+                shutil.rmtree(out / "model-best", ignore_errors=True)
+                shutil.rmtree(out / "model-last", ignore_errors=True)
+            results.append(result)
+    return results
+
+
+def _mean_std(values: List[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: Sequence[int]) -> str:
+    """Markdown: one row per variant, dev F1 per seed, mean ± std, P, R and minutes of training."""
+    by_key = {(r["variant"], r["seed"]): r for r in results}
+    head = ["variant", "overrides", *[f"dev F1 s{s}" for s in seeds], "mean", "P", "R", "train min", "note"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant in variants:
+        runs = [by_key.get((variant.name, s)) for s in seeds]
+        done = [r for r in runs if r is not None]
+        f1 = [100 * r["scores"]["ents_f"] for r in done]
+        cells = [f"{100 * r['scores']['ents_f']:.1f}" if r else "-" for r in runs]
+        overrides = ", ".join(f"`{k.split('.')[-1]}={v}`" for k, v in variant.override_strings().items()) or "(defaults)"
+        def mean(key: str, scale: float = 100.0) -> str:
+            return f"{statistics.mean(scale * r['scores'][key] for r in done):.1f}" if done else "-"
+        minutes = [r["train_seconds"] / 60 for r in done if r.get("train_seconds") is not None]
+        lines.append("| " + " | ".join([
+            variant.name, overrides, *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),
+            f"{statistics.mean(minutes):.0f}" if minutes else "-", variant.note,
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path: Path, title: str, variants: Sequence[Variant], results: Sequence[dict],
+                seeds: Sequence[int]) -> None:
+    machine = results[0]["machine"] if results else machine_info()
+    text = (f"# {title}\n\nDev-set entity F1 (never test), one `spacy train` per variant and seed; "
+            f"measured on {machine['cpus']} CPU(s) ({machine['cpu']}).\n\n"
+            + variants_table(variants, results, seeds))
+    write_text(path, text)
