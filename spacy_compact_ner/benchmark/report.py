@@ -210,6 +210,8 @@ def accuracy_targets(
              "ratio": ratio, "threshold": F1_RATIO},
         ))
     for system, baseline, tid, who, margin, target_sizes in MARGIN_TARGETS:
+        if baseline == "spacy_ner_vectors" and is_silver(dataset):
+            continue  # issue 8's targets are for gold data: the silver tagger shares those vectors
         if sizes is not None:
             target_sizes = tuple(size for size in target_sizes if size in sizes)
             if not target_sizes:
