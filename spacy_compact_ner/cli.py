@@ -154,6 +154,9 @@ def annotate_command(
     limit: int = typer.Option(0, "--limit", help="Annotate at most this many input docs (0: all)."),
     component: Optional[str] = typer.Option(None, "--component", help="The teacher's compact_ner component."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU."),
+    ensemble: Optional[List[Path]] = typer.Option(
+        None, "--ensemble", help="Another trained teacher (repeatable): store the mean of all teachers' distributions."
+    ),
 ) -> None:
     """Store the teacher's per-token tag distributions with labeled and unlabeled docs (resumable)."""
     from .distill.annotate import annotate
@@ -175,6 +178,7 @@ def annotate_command(
             limit=limit,
             component=component,
             gpu_id=gpu_id,
+            ensemble=ensemble or (),
         )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))

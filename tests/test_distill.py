@@ -6,7 +6,7 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from spacy_compact_ner.distill.annotate import annotate, parse_shard
+from spacy_compact_ner.distill.annotate import annotate, ensemble_logits, parse_shard
 from spacy_compact_ner.distill.reader import create_distill_corpus_reader
 from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
 from spacy_compact_ner.testing import toy_docs
@@ -148,3 +148,38 @@ def test_shards_partition_the_input(trained_teacher, distill_inputs, tmp_path):
 def test_missing_teacher_is_reported_without_a_hub_lookup(distill_inputs, tmp_path):
     with pytest.raises(FileNotFoundError, match="Teacher pipeline not found: .*nope"):
         annotate(tmp_path / "nope", list(distill_inputs), tmp_path / "o.spacy", show_progress=False)
+
+
+def _softmax(z):
+    e = numpy.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_ensemble_logits_average_the_distributions():
+    rng = numpy.random.default_rng(0)
+    a, b, c = (rng.normal(scale=3, size=(5, 7)).astype("float32") for _ in range(3))
+    mean = (_softmax(a) + _softmax(b) + _softmax(c)) / 3
+    assert numpy.allclose(_softmax(ensemble_logits([a, b, c])), mean, atol=1e-6)
+    assert numpy.array_equal(ensemble_logits([a]), a)
+    assert numpy.isfinite(ensemble_logits([a * 1000, b])).all()  # stable for huge logits
+
+
+def test_annotate_with_an_ensemble_stores_the_mean_distribution(trained_teacher, distill_inputs, tmp_path):
+    other = tmp_path / "other_teacher"  # same tags, other distributions: the teacher with a shifted bias
+    nlp = spacy.load(trained_teacher)
+    node = [n for n in nlp.get_pipe("ner").model.walk() if n.has_param("b")][-1]
+    node.set_param("b", node.get_param("b") + numpy.linspace(-2, 2, node.get_param("b").shape[0], dtype="f"))
+    nlp.to_disk(other)
+    gold = [distill_inputs[0]]
+    stored = {}
+    for name, teacher, ensemble in (("a", trained_teacher, ()), ("b", other, ()), ("ab", trained_teacher, [other])):
+        annotate(teacher, gold, tmp_path / f"{name}.spacy", ensemble=ensemble, show_progress=False)
+        docs = DocBin(store_user_data=True).from_disk(tmp_path / f"{name}.spacy").get_docs(nlp.vocab)
+        stored[name] = [_softmax(get_teacher_logits(d)[0]) for d in docs]
+    assert not numpy.allclose(stored["a"][0], stored["b"][0], atol=1e-2)
+    for a, b, ab in zip(stored["a"], stored["b"], stored["ab"]):
+        assert numpy.allclose(ab, (a + b) / 2, atol=2e-3)  # float16 storage
+    manifest = (tmp_path / "ab.spacy.json").read_text()
+    assert "other_teacher" in manifest
+    with pytest.raises(FileNotFoundError, match="nope"):
+        annotate(trained_teacher, gold, tmp_path / "x.spacy", ensemble=[tmp_path / "nope"], show_progress=False)

@@ -13,6 +13,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import numpy
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -95,6 +96,22 @@ def teacher_logits(nlp: Language, ner_name: str, docs: List[Doc], batch_size: in
     raise AssertionError("unreachable: the component is in the pipeline")
 
 
+def ensemble_logits(logits: Sequence[numpy.ndarray]) -> numpy.ndarray:
+    """Logits whose softmax is the mean of the softmaxes of ``logits`` (one array per teacher):
+    ``log(mean_k softmax(z_k))``, computed stably. One array is returned unchanged."""
+    if len(logits) == 1:
+        return numpy.asarray(logits[0])
+    stacked = numpy.stack([numpy.asarray(z, dtype="float32") for z in logits])
+    log_probs = stacked - _logsumexp(stacked, axis=-1)
+    return _logsumexp(log_probs, axis=0) - numpy.log(len(logits))
+
+
+def _logsumexp(x: numpy.ndarray, axis: int) -> numpy.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    out = top + numpy.log(numpy.exp(x - top).sum(axis=axis, keepdims=True))
+    return out if axis == -1 else numpy.squeeze(out, axis=axis)
+
+
 def annotate(
     teacher: Path,
     inputs: Sequence[Path],
@@ -108,6 +125,7 @@ def annotate(
     component: Optional[str] = None,
     gpu_id: int = -1,
     show_progress: bool = True,
+    ensemble: Sequence[Path] = (),
 ) -> AnnotateStats:
     """Annotate ``inputs`` with the teacher's tag logits and write them to ``output`` (a .spacy file).
 
@@ -121,6 +139,8 @@ def annotate(
     limit (int): Stop after this many input docs (0: all), counted before sharding.
     component (Optional[str]): Name of the teacher's compact_ner component (found if omitted).
     gpu_id (int): GPU to run the teacher on, -1 for CPU.
+    ensemble (Sequence[Path]): More trained teachers (e.g. other seeds) with the same tags: the stored
+        distribution is then the mean of every teacher's softmax (stored as its log, see `ensemble_logits`).
     """
     k, n = parse_shard(shard)
     if batch_size < 1 or chunk_size < 1:
@@ -128,8 +148,10 @@ def annotate(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     teacher = Path(teacher)
-    if not teacher.exists():
-        raise FileNotFoundError(f"Teacher pipeline not found: {teacher}")
+    teachers = [teacher, *map(Path, ensemble)]
+    for path in teachers:
+        if not path.exists():
+            raise FileNotFoundError(f"Teacher pipeline not found: {path}")
     for path in inputs:
         if not Path(path).exists():
             raise FileNotFoundError(f"Annotate input not found: {path}")
@@ -137,9 +159,17 @@ def annotate(
     nlp = spacy.load(teacher)
     ner_name = find_ner_component(nlp, component)
     tags = nlp.get_pipe(ner_name).tags
+    members = [(nlp, ner_name)]
+    for path in teachers[1:]:
+        other = spacy.load(path)
+        other_name = find_ner_component(other, component)
+        if other.get_pipe(other_name).tags != tags:
+            raise ValueError(f"Ensemble teacher {path} has other tags than {teacher}: "
+                             f"{other.get_pipe(other_name).tags} vs {tags}")
+        members.append((other, other_name))
     parts = output.parent / (output.name + ".parts")
     manifest = {
-        "teacher": str(teacher.resolve()),
+        "teacher": str(teacher.resolve()) if not ensemble else [str(p.resolve()) for p in teachers],
         "inputs": [str(Path(p).resolve()) for p in inputs],
         "shard": [k, n],
         "chunk_size": chunk_size,
@@ -147,7 +177,7 @@ def annotate(
         "limit": limit,
         "tags": tags,
         # Parts made from other input or teacher content (same paths, edited files) are not reused.
-        "fingerprint": _fingerprint([teacher, *inputs]),
+        "fingerprint": _fingerprint([*teachers, *inputs]),
     }
     _prepare_parts(parts, manifest)
     stats = AnnotateStats(labels=list(nlp.get_pipe(ner_name).labels))
@@ -165,8 +195,9 @@ def annotate(
             doc_bin = DocBin(store_user_data=True)
             for batch_start in range(0, len(chunk), batch_size):
                 batch = chunk[batch_start : batch_start + batch_size]
-                for doc, logits in zip(batch, teacher_logits(nlp, ner_name, batch, batch_size)):
-                    set_teacher_logits(doc, logits, tags)
+                per_teacher = [teacher_logits(m, name, batch, batch_size) for m, name in members]
+                for i, doc in enumerate(batch):
+                    set_teacher_logits(doc, ensemble_logits([logits[i] for logits in per_teacher]), tags)
                     doc_bin.add(doc)
             _atomic_docbin(doc_bin, part)
         stats.docs += len(chunk)
