@@ -271,7 +271,7 @@ def variants_command(
     """Train each config variant and score it on dev; finished (variant, seed) runs are skipped (resumable)."""
     from .benchmark.accuracy import BenchmarkStepError, Budget
     from .benchmark.common import parse_assignments, parse_ints, split_list
-    from .variants import load_results, read_variants, run_variants, select_variants, write_table
+    from .variants import load_results, measured_seeds, read_variants, run_variants, select_variants, write_table
 
     try:
         every = read_variants(variants_file)
@@ -283,8 +283,9 @@ def variants_command(
             common=overrides, gpu_id=gpu_id, keep_models=keep_models,
             budget=Budget(max_runs, 60.0 * time_budget), log=typer.echo,
         )
-        if markdown is not None:  # every variant of the file, measured in this run or before
-            write_table(markdown, title, every, load_results(metrics_dir, every, run_seeds, overrides), run_seeds)
+        if markdown is not None:  # every variant and seed of the file, measured in this run or before
+            table_seeds = sorted(set(run_seeds) | set(measured_seeds(metrics_dir, every)))
+            write_table(markdown, title, every, load_results(metrics_dir, every, table_seeds, overrides), table_seeds)
             typer.echo(f"table: {markdown}")
     except (ValueError, BenchmarkStepError) as err:
         _fail(str(err))

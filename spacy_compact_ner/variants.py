@@ -103,6 +103,17 @@ def _cached(path: Path, variant: Variant, base: Dict[str, str]) -> Optional[dict
     return result
 
 
+def measured_seeds(metrics_dir: Path, variants: Sequence[Variant]) -> List[int]:
+    """Seeds that have a result file for at least one of ``variants``."""
+    seeds = set()
+    for variant in variants:
+        for path in Path(metrics_dir).glob(f"{variant.name}-s*.json"):
+            suffix = path.stem[len(variant.name) + 2:]
+            if suffix.isdigit():
+                seeds.add(int(suffix))
+    return sorted(seeds)
+
+
 def load_results(metrics_dir: Path, variants: Sequence[Variant], seeds: Sequence[int],
                  common: Optional[Dict[str, object]] = None) -> List[dict]:
     """The results already measured for these variants and seeds (checked as a resumed run checks them)."""

@@ -173,5 +173,10 @@ def test_cli_trains_the_student_variants_on_the_toy_corpus(toy_corpus, tmp_path)
 
     rerun = CliRunner().invoke(app, args + ["--only", "narrow"])
     assert rerun.exit_code == 0 and "1 of 1 runs measured" in rerun.output and "training" not in rerun.output
+    seed1 = CliRunner().invoke(app, args + ["--only", "narrow", "--seeds", "1"])
+    assert seed1.exit_code == 0, seed1.output
+    table = (tmp_path / "table.md").read_text()  # every seed measured so far, not only this run's
+    assert "dev F1 s0 | dev F1 s1" in table
+    assert [line.count(" - ") for line in table.splitlines() if line.startswith("| base |")] == [1]
     bad = CliRunner().invoke(app, args + ["--only", "wide"])
     assert bad.exit_code == 1 and "unknown variant" in bad.output
