@@ -5,7 +5,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from spacy_compact_ner.benchmark.report import accuracy_targets, dataset_title
+from spacy_compact_ner.benchmark.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
 from spacy_compact_ner.benchmark.silver import build_silver, meta_path, tag_sentences
 from spacy_compact_ner.cli import app
 from spacy_compact_ner.corpus import read_iob2
@@ -85,3 +85,17 @@ def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
     assert gold["status"] == "met" and "at 500 labeled" in gold["description"]  # only the sizes the grid has
     assert targets["student_beats_spacy_ner"]["status"] == "met"  # 77 vs 72
     assert "student_beats_spacy_ner_vectors" not in targets and "teacher_beats_spacy_ner_vectors" not in targets
+
+
+def test_silver_tables_mark_the_row_with_the_taggers_vectors():
+    def cell(dataset, system, f):
+        return {"dataset": dataset, "size": 500, "seed": 0, "system": system, "n_labeled": 500, "n_test": 2000,
+                "test_sha256": "x", "train_seconds": 1.0, "config": {"sha256": "c", "overrides": {}},
+                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {}}}
+
+    for dataset, marked in (("sotu_silver", True), ("wnut16", False)):
+        cells = [cell(dataset, "student_full", 0.7), cell(dataset, "spacy_ner_vectors", 0.8)]
+        agg = aggregate_dataset(dataset, cells, sizes=[500], seeds=[0], systems=["student_full", "spacy_ner_vectors"])
+        md = "\n".join(accuracy_markdown(agg, plot=None))
+        assert ("(accuracy config) †" in md) is marked and ("† uses en_core_web_md's vectors" in md) is marked
+        assert "| 500 | 70.0 | 80.0 |" in md.replace(" (n=1)", "")
