@@ -379,7 +379,15 @@ def _text_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _reservoir(items: Iterable[T], k: int | None, seed: int) -> list[T]:
+def text_source_units(
+    path: Path | str, nlp: Language, *, unit: TextUnit = "sentence", min_chars: int = 1
+) -> Iterator[str]:
+    """The text units (see `text_units`) of a text file, or of a folder's ``*.txt`` files in name order."""
+    for file in _text_files(Path(path)):
+        yield from text_units(file, nlp, unit=unit, min_chars=min_chars)
+
+
+def reservoir_sample(items: Iterable[T], k: int | None, seed: int) -> list[T]:
     """Uniform sample of k items (all if k is None), deterministic in seed, in stream order."""
     if k is None:
         return list(items)
@@ -440,12 +448,8 @@ def prepare_corpus(
     train_all, dev, test = split_docs(docs, n_dev=n_dev, n_test=n_test, seed=split_seed)
     train, in_domain = sample_labeled(train_all, n_labeled=n_labeled, seed=seed)
 
-    def text_source(root: Path) -> Iterator[str]:
-        for file in _text_files(root):
-            yield from text_units(file, nlp, unit=text_unit, min_chars=min_chars)
-
     sources: list[tuple[str, Iterator[str]]] = [
-        (str(p), text_source(Path(p))) for p in unlabeled_text
+        (str(p), text_source_units(p, nlp, unit=text_unit, min_chars=min_chars)) for p in unlabeled_text
     ] + [(str(p), brown_sentences(p)) for p in unlabeled_brown]
     for name, _ in sources:  # fail early on a missing path, before the slow part
         if not Path(name).exists():
@@ -456,7 +460,7 @@ def prepare_corpus(
             for text in texts:
                 yield name, text
 
-    extra_texts = _reservoir(stream(), max_unlabeled, seed) if sources else []
+    extra_texts = reservoir_sample(stream(), max_unlabeled, seed) if sources else []
     extra = [nlp.make_doc(text) for _, text in extra_texts]
     extra_counts = Counter(name for name, _ in extra_texts)
     unlabeled = in_domain + extra

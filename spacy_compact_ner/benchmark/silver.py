@@ -21,17 +21,6 @@ Sentence = Tuple[List[str], List[str]]
 Log = Callable[[str], None]
 
 
-def source_sentences(texts: Path, *, min_chars: int = 1) -> Iterator[str]:
-    """The sentences of a text file or of a folder's ``*.txt`` files (sorted), whitespace normalised."""
-    import spacy
-
-    from ..corpus import _text_files, text_units
-
-    nlp = spacy.blank("en")
-    for path in _text_files(Path(texts)):
-        yield from text_units(path, nlp, unit="sentence", min_chars=min_chars)
-
-
 def tag_sentences(nlp, sentences: Iterable[str], *, batch_size: int = 256) -> Iterator[Sentence]:
     """(words, IOB2 tags) of each sentence by ``nlp``'s entities; whitespace tokens are dropped."""
     for doc in nlp.pipe(sentences, batch_size=batch_size):
@@ -72,7 +61,7 @@ def build_silver(
     """
     import spacy
 
-    from ..corpus import _reservoir
+    from ..corpus import reservoir_sample, text_source_units
 
     if n_sentences <= 0:
         raise ValueError(f"n_sentences must be positive, got {n_sentences}")
@@ -82,18 +71,18 @@ def build_silver(
     if "ner" not in nlp.pipe_names:
         raise ValueError(f"{model}: the pipeline has no 'ner' component to tag with")
     keep = [name for name in nlp.pipe_names if name in ("tok2vec", "ner")]
-    tokenizer = spacy.blank("en").tokenizer
+    blank = spacy.blank("en")
     seen = Counter()
 
     def usable(sentences: Iterable[str]) -> Iterator[str]:
         for text in sentences:
             seen["sentences"] += 1
-            if min_tokens <= len(tokenizer(text)) <= max_tokens:
+            if min_tokens <= len(blank.tokenizer(text)) <= max_tokens:
                 seen["usable"] += 1
                 yield text
 
     log(f"silver: reading sentences of {texts}")
-    sample = _reservoir(usable(source_sentences(texts)), n_sentences, seed)
+    sample = reservoir_sample(usable(text_source_units(texts, blank, unit="sentence")), n_sentences, seed)
     if len(sample) < n_sentences:
         raise ValueError(f"{texts}: only {len(sample)} sentences of {min_tokens}-{max_tokens} tokens "
                          f"({seen['sentences']} in all), {n_sentences} asked for")
@@ -101,13 +90,13 @@ def build_silver(
     with nlp.select_pipes(enable=keep):
         tagged = list(tag_sentences(nlp, sample, batch_size=batch_size))
     labels = Counter(tag[2:] for _, tags in tagged for tag in tags if tag.startswith("B-"))
+    tagger = f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}"
     write_text(Path(output), iob2_text(tagged))
     meta = {
         "schema": SILVER_SCHEMA,
-        "silver": f"entity tags are predictions of {nlp.meta.get('lang')}_{nlp.meta.get('name')} "
-                  f"{nlp.meta.get('version')}, not gold annotation",
+        "silver": f"entity tags are predictions of {tagger} {nlp.meta.get('version')}, not gold annotation",
         "source": str(texts),
-        "tagger": {"path": str(model), "name": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}",
+        "tagger": {"path": str(model), "name": tagger,
                    "version": nlp.meta.get("version"), "components": keep},
         "seed": seed,
         "min_tokens": min_tokens,
