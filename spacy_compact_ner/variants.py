@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .assets import sha256_file
-from .benchmark.accuracy import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_value
+from .benchmark.accuracy import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
 from .benchmark.common import machine_info, now_iso, write_json, write_text
 
 VARIANT_SCHEMA = "spacy-compact-ner/variant-run/v1"
@@ -42,7 +42,7 @@ class Variant:
     note: str = ""
 
     def override_strings(self) -> Dict[str, str]:
-        return {key: override_value(value) for key, value in self.overrides.items()}
+        return override_strings(self.overrides)
 
 
 def read_variants(path: Path) -> List[Variant]:
@@ -95,9 +95,9 @@ def _cached(path: Path, variant: Variant, base: Dict[str, str]) -> Optional[dict
             f"{path} was measured with overrides {result.get('variant_overrides')}, but variant {variant.name!r} "
             f"now has {variant.override_strings()}: delete the file to measure it again, or rename the variant"
         )
-    if result.get("common_overrides") != base:
-        changed = sorted(k for k in set(base) | set(result.get("common_overrides", {}))
-                         if base.get(k) != result.get("common_overrides", {}).get(k))
+    measured = result.get("common_overrides", {})
+    if measured != base:
+        changed = sorted(k for k in set(base) | set(measured) if base.get(k) != measured.get(k))
         raise VariantsError(f"{path} was measured with other common overrides ({', '.join(changed)}): "
                             "delete it to measure again, or use another --metrics-dir")
     return result
@@ -117,7 +117,7 @@ def measured_seeds(metrics_dir: Path, variants: Sequence[Variant]) -> List[int]:
 def load_results(metrics_dir: Path, variants: Sequence[Variant], seeds: Sequence[int],
                  common: Optional[Dict[str, object]] = None) -> List[dict]:
     """The results already measured for these variants and seeds (checked as a resumed run checks them)."""
-    base = {key: override_value(value) for key, value in (common or {}).items()}
+    base = override_strings(common)
     found = (_cached(result_path(metrics_dir, v, seed), v, base) for seed in seeds for v in variants)
     return [result for result in found if result is not None]
 
@@ -147,7 +147,7 @@ def run_variants(
             raise VariantsError(f"{what} not found: {path}")
     steps = steps or Steps()
     budget = budget or Budget()
-    base = {key: override_value(value) for key, value in (common or {}).items()}
+    base = override_strings(common)
     results: List[dict] = []
     for seed in seeds:
         for variant in variants:
@@ -216,8 +216,8 @@ def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: 
         f1 = [100 * r["scores"]["ents_f"] for r in done]
         cells = [f"{100 * r['scores']['ents_f']:.1f}" if r else "-" for r in runs]
         overrides = ", ".join(f"`{k.split('.')[-1]}={v}`" for k, v in variant.override_strings().items()) or "(defaults)"
-        def mean(key: str, scale: float = 100.0) -> str:
-            return f"{statistics.mean(scale * r['scores'][key] for r in done):.1f}" if done else "-"
+        def mean(key: str) -> str:
+            return f"{statistics.mean(100 * r['scores'][key] for r in done):.1f}" if done else "-"
         minutes = [r["train_seconds"] / 60 for r in done if r.get("train_seconds") is not None]
         lines.append("| " + " | ".join([
             variant.name, overrides, *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),

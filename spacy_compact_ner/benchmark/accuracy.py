@@ -196,6 +196,11 @@ def override_value(value: object) -> str:
     return str(value)
 
 
+def override_strings(overrides: Optional[Dict[str, object]]) -> Dict[str, str]:
+    """Each override's value as `override_value` writes it (how results record their overrides)."""
+    return {key: override_value(value) for key, value in (overrides or {}).items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Budget
 
@@ -331,7 +336,7 @@ class Cell:
         if not self.settings.keep_last and (out / "model-last").is_dir():
             shutil.rmtree(out / "model-last")
         done = {"seconds": seconds, "model_selection": selection, "date": now_iso(),
-                "config": str(config), "overrides": {k: override_value(v) for k, v in overrides.items()}}
+                "config": str(config), "overrides": override_strings(overrides)}
         write_json(out / "train_done.json", done)
         self._say(f"trained {system} in {seconds:,.0f} s")
         return done

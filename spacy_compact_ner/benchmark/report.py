@@ -37,8 +37,6 @@ MARGIN_TARGETS = (
 )
 
 
-
-
 def is_silver(dataset: str) -> bool:
     """A dataset named ``*_silver`` has a model's predictions as reference (see benchmark/silver.py)."""
     return dataset.endswith("_silver")
@@ -216,11 +214,10 @@ def accuracy_targets(
             target_sizes = tuple(size for size in target_sizes if size in sizes)
             if not target_sizes:
                 continue
-        sizes_here = target_sizes
         name = "full student" if system == "student_full" else system
-        desc = f"{dataset}: {name} beats {who} by >= {margin:.0f} F1 at {', '.join(map(str, sizes_here))} labeled"
+        desc = f"{dataset}: {name} beats {who} by >= {margin:.0f} F1 at {', '.join(map(str, target_sizes))} labeled"
         per_size, missing, failed = [], [], []
-        for size in sizes_here:
+        for size in target_sizes:
             seeds, ours, base = _paired(cells, dataset, size, system, baseline)
             if not seeds:
                 missing.append(size)
@@ -561,10 +558,11 @@ def build_report(
     image_prefix (str): Prefix of image links in the markdown ("metrics/" suits the README).
     """
     cells, problems = load_cells(metrics_dir)
+    expected_sizes = dataset_sizes or {}
     names = list(dict.fromkeys([*datasets, *sorted({c["dataset"] for c in cells})]))
     accuracy, plots = {}, {}
     for name in names:
-        agg = aggregate_dataset(name, cells, sizes=(dataset_sizes or {}).get(name, sizes), seeds=seeds,
+        agg = aggregate_dataset(name, cells, sizes=expected_sizes.get(name, sizes), seeds=seeds,
                                 systems=systems)
         plot_path = Path(plot_dir) / f"benchmark_{name}_f1.png"
         try:
@@ -574,7 +572,7 @@ def build_report(
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
         accuracy[name] = agg
     targets = [target for name in targets_datasets for target in accuracy_targets(
-        cells, name, n_seeds_expected=len(seeds), sizes=(dataset_sizes or {}).get(name, sizes))]
+        cells, name, n_seeds_expected=len(seeds), sizes=expected_sizes.get(name, sizes))]
     speed = None
     if speed_json is not None and Path(speed_json).is_file():
         speed = json.loads(Path(speed_json).read_text())
