@@ -91,7 +91,7 @@ def test_silver_tables_mark_the_row_with_the_taggers_vectors():
     def cell(dataset, system, f):
         return {"dataset": dataset, "size": 500, "seed": 0, "system": system, "n_labeled": 500, "n_test": 2000,
                 "test_sha256": "x", "train_seconds": 1.0, "config": {"sha256": "c", "overrides": {}},
-                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {}}}
+                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {"ORG": {"p": f, "r": f, "f": f}}}}
 
     for dataset, marked in (("sotu_silver", True), ("wnut16", False)):
         cells = [cell(dataset, "student_full", 0.7), cell(dataset, "spacy_ner_vectors", 0.8)]
@@ -99,3 +99,5 @@ def test_silver_tables_mark_the_row_with_the_taggers_vectors():
         md = "\n".join(accuracy_markdown(agg, plot=None))
         assert ("(accuracy config) †" in md) is marked and ("† uses en_core_web_md's vectors" in md) is marked
         assert "| 500 | 70.0 | 80.0 |" in md.replace(" (n=1)", "")
+        per_type = md.split("Per-type F1")[1].splitlines()[2]  # the per-type table's header carries the mark too
+        assert ("(accuracy config) †" in per_type) is marked, per_type

@@ -315,7 +315,10 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
     systems = agg["systems"]
     # On silver data a model with the silver tagger's own vectors has an edge: marked with a dagger.
     marked = {"spacy_ner_vectors"} if is_silver(name) else set()
-    heads = [SYSTEM_LABELS.get(s, s) + (" †" if s in marked else "") for s in systems]
+    def head(system: str) -> str:
+        return SYSTEM_LABELS.get(system, system) + (" †" if system in marked else "")
+
+    heads = [head(s) for s in systems]
     lines = [
         f"### Accuracy: {dataset_title(name)}",
         "",
@@ -351,7 +354,7 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
     lines += ["", "Per-type F1 (%), " + ("all training sentences labeled:" if top == "all" else f"{top} labeled:"), ""]
     if per_type["systems"]:
         pt_systems = [s for s in systems if s in per_type["systems"]]
-        lines += ["| type | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in pt_systems) + " |",
+        lines += ["| type | " + " | ".join(head(s) for s in pt_systems) + " |",
                   "|---|" + "---:|" * len(pt_systems)]
         for label in per_type["labels"]:
             lines.append(f"| {label} | " + " | ".join(fmt_stat(per_type["systems"][s].get(label)) for s in pt_systems) + " |")
