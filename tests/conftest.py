@@ -2,6 +2,11 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# pytest-xdist workers share the cores: split the BLAS / torch threads between them (subprocesses inherit it).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 from pathlib import Path
 
@@ -13,6 +18,13 @@ from spacy.tokens import DocBin
 from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_words, write_tiny_glove
 
 ROOT = Path(__file__).parent.parent
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Modules with slow tests first, so that under pytest-xdist (``--dist loadfile``, no reorder) the
+    slowest files start at once on different workers; the order within each module is kept."""
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)
 
 
 @pytest.fixture(scope="session")
