@@ -1,5 +1,6 @@
 """Registered model architectures: the ID-CNN student encoder, the shared token classifier head
-and the teacher body (a transformer listener, optionally with case/shape features and static vectors)."""
+and the teacher body (a transformer listener, optionally with case/shape features and static vectors).
+Their chains keep no activations at inference (``lean.release_activations``)."""
 from .classifier import build_token_classifier
 from .idcnn import build_idcnn_encoder, dilated_window
 from .teacher import build_transformer_with_features

@@ -7,6 +7,8 @@ from spacy.util import registry
 from thinc.api import Linear, Model, chain, with_array, zero_init
 from thinc.types import Floats2d
 
+from .lean import release_activations
+
 
 @registry.architectures("spacy-compact-ner.TokenClassifier.v1")
 def build_token_classifier(
@@ -23,4 +25,4 @@ def build_token_classifier(
     model.name = "compact_ner_classifier"
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
-    return model
+    return release_activations(model)

@@ -9,6 +9,8 @@ from spacy.util import registry
 from thinc.api import Maxout, Model, chain, list2ragged, ragged2list, residual, with_array
 from thinc.types import Floats2d, Ragged
 
+from .lean import release_activations
+
 
 @registry.architectures("spacy-compact-ner.IDCNN.v1")
 def build_idcnn_encoder(
@@ -50,7 +52,7 @@ def build_idcnn_encoder(
     model = chain(embed, list2ragged(), encoder, ragged2list())
     model.set_ref("embed", embed)
     model.attrs["receptive_field"] = 1 + n_iter * sum(dilations)
-    return model
+    return release_activations(model)
 
 
 def _conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
