@@ -36,6 +36,7 @@ include_static_vectors = false
 dilations = [1, 2, 1]
 n_iter = 3
 maxout_pieces = 2
+cpu_gemm = "numpy"
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 

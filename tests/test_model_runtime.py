@@ -1,10 +1,11 @@
-"""Inference without activations kept for backprop (spacy_compact_ner/models/lean.py)."""
+"""How the models run: no activations kept at inference (models/lean.py), the CPU gemm (models/cpu_ops.py)."""
 import tracemalloc
 from contextlib import contextmanager
 
 import numpy
 import pytest
 
+from spacy_compact_ner.models.cpu_ops import use_cpu_gemm
 from spacy_compact_ner.models.lean import _CHAIN_FORWARD, lean_chain_forward
 from tests.util import student_nlp, toy_examples, train
 
@@ -108,3 +109,25 @@ def test_peak_memory_of_a_batch_is_a_fraction(trained):
     with thinc_chains(model):
         plain = peak()
     assert lean < 0.5 * plain, (lean, plain)
+
+
+def test_cpu_gemm_numpy_or_blis_same_entities(trained):
+    nlp, examples = trained
+    ner = nlp.get_pipe("ner")
+    model = ner.model.get_ref("tok2vec")
+    assert {node.ops.use_blis for node in model.walk()} == {False}  # the default: numpy's BLAS
+    docs = _docs(nlp, examples, 8)
+    numpy_scores = ner.model.predict(docs)
+    use_cpu_gemm(model, "blis")
+    try:
+        assert {node.ops.use_blis for node in model.walk()} == {True}
+        blis_scores = ner.model.predict(docs)
+    finally:
+        use_cpu_gemm(model, "numpy")
+    for a, b in zip(numpy_scores, blis_scores):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cpu_gemm_unknown_is_a_clear_error():
+    with pytest.raises(ValueError, match="cpu_gemm must be one of 'numpy', 'blis', got 'mkl'"):
+        student_nlp(**{"components.ner.model.tok2vec.cpu_gemm": "mkl"})
