@@ -80,28 +80,30 @@ def dilated_window(dilation: int) -> Model[Ragged, Ragged]:
 
 def _window_forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
     dilation = model.attrs["dilation"]
-    xp = model.ops.xp
     X = Xr.dataXd
     lengths = model.ops.to_numpy(Xr.lengths).astype("int64")
     n_tokens, width = X.shape
-    ends = numpy.repeat(numpy.cumsum(lengths), lengths)
-    index = numpy.arange(n_tokens)
-    position = index - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
-    has_left = position >= dilation
-    has_right = index + dilation < ends
-    left_dst = xp.asarray(index[has_left])
-    right_dst = xp.asarray(index[has_right])
-    Y = model.ops.alloc2f(n_tokens, 3 * width)
+    # Whole-array shifts, then zeros for the few rows whose neighbour lies in another doc (or none).
+    position = numpy.arange(n_tokens) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    no_left = model.ops.xp.asarray(numpy.flatnonzero(position < dilation))
+    no_right = model.ops.xp.asarray(numpy.flatnonzero(position >= numpy.repeat(lengths, lengths) - dilation))
+    shift = min(dilation, n_tokens)
+    Y = model.ops.alloc2f(n_tokens, 3 * width, zeros=False)
     Y[:, width : 2 * width] = X
-    Y[left_dst, :width] = X[left_dst - dilation]
-    Y[right_dst, 2 * width :] = X[right_dst + dilation]
+    Y[shift:, :width] = X[: n_tokens - shift]
+    Y[: n_tokens - shift, 2 * width :] = X[shift:]
+    Y[no_left, :width] = 0.0
+    Y[no_right, 2 * width :] = 0.0
 
     def backprop(dYr: Ragged) -> Ragged:
         dY = dYr.dataXd
         dX = dY[:, width : 2 * width].copy()
-        # Each source row appears at most once per side, so the fancy-index updates are exact.
-        dX[left_dst - dilation] += dY[left_dst, :width]
-        dX[right_dst + dilation] += dY[right_dst, 2 * width :]
+        d_left = dY[:, :width].copy()
+        d_left[no_left] = 0.0
+        d_right = dY[:, 2 * width :].copy()
+        d_right[no_right] = 0.0
+        dX[: n_tokens - shift] += d_left[shift:]
+        dX[shift:] += d_right[: n_tokens - shift]
         return Ragged(dX, Xr.lengths)
 
     return Ragged(Y, Xr.lengths), backprop
