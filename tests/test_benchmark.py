@@ -32,7 +32,7 @@ from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, pa
 from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
 from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, speed_targets
 from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
-from spacy_compact_ner.benchmark.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, run_speed
+from spacy_compact_ner.benchmark.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
 from spacy_compact_ner.cli import app
 from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
 from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
@@ -518,3 +518,8 @@ def test_speed_cache_key_follows_the_package_code_for_its_pipelines(tiny_spacy_n
     assert code_fingerprint(tiny_spacy_ner, package) == before["ner"]  # spaCy's own ner: only the worker counts
     (package / "models" / "idcnn.py").write_text(layer.read_text(encoding="utf8").replace("\n# faster\n", ""))
     assert code_fingerprint(student, package) == before["student"]
+
+
+def test_speed_cache_key_names_the_environment_not_the_interpreter_link():
+    assert python_environment("/opt/venv/bin/python") == python_environment("/opt/venv/bin/python3") == "/opt/venv"
+    assert python_environment("/opt/venv/bin/python") != python_environment("/opt/other/bin/python")

@@ -223,6 +223,11 @@ def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR) -> str:
     return digest.hexdigest()
 
 
+def python_environment(python: str) -> str:
+    """The environment an interpreter belongs to: ``bin/python`` and ``bin/python3`` of a venv are one."""
+    return str(Path(python).absolute().parent.parent)
+
+
 def needs_torch(model: Path) -> bool:
     """Whether the pipeline needs torch (a transformer in its config)."""
     config = Path(model) / "config.cfg"
@@ -519,7 +524,7 @@ def run_speed(
             "code_sha256": code_fingerprint(Path(path)),
             "text_sha256": texts.main_info["sha256"],
             "settings": settings.to_dict(),
-            "python": python,
+            "python": python_environment(python),
             "wheel": str(wheels[name]) if name in wheels else None,
         }
         cache = Path(cache_dir) / f"{name}.json"
