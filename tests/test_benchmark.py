@@ -32,7 +32,7 @@ from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, pa
 from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
 from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, speed_targets
 from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
-from spacy_compact_ner.benchmark.speed import SpeedSettings, run_speed
+from spacy_compact_ner.benchmark.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
 from spacy_compact_ner.cli import app
 from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
 from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
@@ -502,3 +502,24 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     assert "### Accuracy: toy" in md and "### Speed and size" in md and "Scaling" in md
     for png in ("benchmark_toy_f1.png", "benchmark_scaling.png"):
         assert (root / "metrics" / png).read_bytes()[:8] == PNG
+
+
+def test_speed_cache_key_follows_the_package_code_for_its_pipelines(tiny_spacy_ner, tmp_path):
+    package = tmp_path / "package"
+    shutil.copytree(PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.cfg").write_text('[components.ner]\nfactory = "compact_ner"\n', encoding="utf8")
+    before = {name: code_fingerprint(path, package) for name, path in (("student", student), ("ner", tiny_spacy_ner))}
+    layer = package / "models" / "idcnn.py"
+    layer.write_text(layer.read_text(encoding="utf8") + "\n# faster\n", encoding="utf8")
+    (package / "benchmark" / "report.py").write_text("# the report does not run in the timed process\n")
+    assert code_fingerprint(student, package) != before["student"]
+    assert code_fingerprint(tiny_spacy_ner, package) == before["ner"]  # spaCy's own ner: only the worker counts
+    (package / "models" / "idcnn.py").write_text(layer.read_text(encoding="utf8").replace("\n# faster\n", ""))
+    assert code_fingerprint(student, package) == before["student"]
+
+
+def test_speed_cache_key_names_the_environment_not_the_interpreter_link():
+    assert python_environment("/opt/venv/bin/python") == python_environment("/opt/venv/bin/python3") == "/opt/venv"
+    assert python_environment("/opt/venv/bin/python") != python_environment("/opt/other/bin/python")

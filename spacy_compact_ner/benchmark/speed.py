@@ -7,8 +7,10 @@ Each measurement runs `worker.py` in its own subprocess with the thread environm
 not share a process, a heap or a thread pool. Pipelines that do not need torch run with torch's
 import blocked (thinc imports it eagerly when present), as they would when installed without it.
 
-Per-system results are cached in ``metrics/benchmark/speed/<system>.json`` with the settings, text and
-model fingerprint they were measured with, and reused when all of these match (``--force`` redoes).
+Per-system results are cached in ``metrics/benchmark/speed/<system>.json`` with the settings, text,
+model fingerprint and code they were measured with, and reused when all of these match (``--force``
+redoes). The code is the worker, plus this package (outside ``benchmark/``) for pipelines with its
+components, so a faster or slower model implementation is measured again, not read from the cache.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from .common import cpu_count, machine_info, now_iso, write_json, write_text
 
 SPEED_SCHEMA = "spacy-compact-ner/benchmark-speed/v1"
 WORKER = Path(__file__).with_name("worker.py")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_MARKERS = ("spacy-compact-ner.", "compact_ner")
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -201,6 +205,27 @@ def model_fingerprint(path: Path) -> dict:
         "files": len(files),
         "mtime": max((f.stat().st_mtime for f in files), default=0.0),
     }
+
+
+def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR) -> str:
+    """sha256 of the code that runs while ``model`` is timed: the worker, and this package's modules
+    (all but ``benchmark/``) when the pipeline's config uses its components or architectures."""
+    config = Path(model) / "config.cfg"
+    text = config.read_text(encoding="utf8") if config.is_file() else ""
+    files = [WORKER]
+    if any(marker in text for marker in PACKAGE_MARKERS):
+        files += sorted(f for f in Path(package_dir).rglob("*.py")
+                        if "benchmark" not in f.relative_to(package_dir).parts)
+    digest = hashlib.sha256()
+    for path in files:
+        name = path.relative_to(package_dir) if path.is_relative_to(package_dir) else Path(path.name)
+        digest.update(name.as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def python_environment(python: str) -> str:
+    """The environment an interpreter belongs to: ``bin/python`` and ``bin/python3`` of a venv are one."""
+    return str(Path(python).absolute().parent.parent)
 
 
 def needs_torch(model: Path) -> bool:
@@ -496,9 +521,10 @@ def run_speed(
         key = {
             "model": str(Path(path).resolve()),
             "fingerprint": model_fingerprint(Path(path)),
+            "code_sha256": code_fingerprint(Path(path)),
             "text_sha256": texts.main_info["sha256"],
             "settings": settings.to_dict(),
-            "python": python,
+            "python": python_environment(python),
             "wheel": str(wheels[name]) if name in wheels else None,
         }
         cache = Path(cache_dir) / f"{name}.json"
