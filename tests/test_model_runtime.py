@@ -111,7 +111,7 @@ def test_peak_memory_of_a_batch_is_a_fraction(trained):
     assert lean < 0.5 * plain, (lean, plain)
 
 
-def test_cpu_gemm_numpy_or_blis_same_entities(trained):
+def test_cpu_gemm_numpy_or_blis_same_scores(trained):
     nlp, examples = trained
     ner = nlp.get_pipe("ner")
     model = ner.model.get_ref("tok2vec")

@@ -207,11 +207,16 @@ def model_fingerprint(path: Path) -> dict:
     }
 
 
+def config_text(model: Path) -> str:
+    """The pipeline's config.cfg as text ("" when it has none)."""
+    config = Path(model) / "config.cfg"
+    return config.read_text(encoding="utf8") if config.is_file() else ""
+
+
 def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR) -> str:
     """sha256 of the code that runs while ``model`` is timed: the worker, and this package's modules
     (all but ``benchmark/``) when the pipeline's config uses its components or architectures."""
-    config = Path(model) / "config.cfg"
-    text = config.read_text(encoding="utf8") if config.is_file() else ""
+    text = config_text(model)
     files = [WORKER]
     if any(marker in text for marker in PACKAGE_MARKERS):
         files += sorted(f for f in Path(package_dir).rglob("*.py")
@@ -230,8 +235,7 @@ def python_environment(python: str) -> str:
 
 def needs_torch(model: Path) -> bool:
     """Whether the pipeline needs torch (a transformer in its config)."""
-    config = Path(model) / "config.cfg"
-    text = config.read_text(encoding="utf8") if config.is_file() else ""
+    text = config_text(model)
     return any(marker in text for marker in TORCH_MARKERS)
 
 
