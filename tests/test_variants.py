@@ -184,3 +184,22 @@ def test_cli_trains_a_student_variant_on_the_toy_corpus(toy_corpus, tmp_path):
     assert f"| {f1} | {f1} | {f1} ± 0.0 |" in rows["narrow"]
     bad = CliRunner().invoke(app, args + ["--only", "wide"])
     assert bad.exit_code == 1 and "unknown variant" in bad.output
+
+
+@pytest.mark.parametrize("name", ["teacher", "student"])
+def test_shipped_variants_override_existing_settings(name):
+    """Every override in configs/<name>_variants.json names a setting of configs/<name>.cfg, and a
+    variant's own training set is an output of a project command (so the README's commands make it)."""
+    from spacy.util import load_config
+    from weasel.util import load_project_config
+
+    config = load_config(ROOT / "configs" / f"{name}.cfg", interpolate=False)
+    outputs = {path for cmd in load_project_config(ROOT)["commands"] for path in cmd.get("outputs", [])}
+    for variant in read_variants(ROOT / "configs" / f"{name}_variants.json"):
+        for key, value in variant.overrides.items():
+            node = config
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{variant.name}: no setting {key} in {name}.cfg"
+                node = node[part]
+            if key == "paths.train":
+                assert value in outputs, f"{variant.name}: {value} is made by no project command"
