@@ -407,6 +407,24 @@ def benchmark_accuracy_command(
         raise typer.Exit(code=1)
 
 
+# Options shared by `benchmark speed` and `benchmark variant-speed` (same text and timing protocol).
+TEXTS_OPTION = typer.Option(..., "--texts", help="Text sources in order: .spacy, .txt, .jsonl or a folder.")
+BATCH_SIZE_OPTION = typer.Option(256, "--batch-size", help="Docs per batch, the same for every system.")
+REPEATS_OPTION = typer.Option(5, "--repeats", help="Timed passes (median), after a warm-up.")
+MIN_WORDS_OPTION = typer.Option(50_000, "--min-words", help="Words of text timed (spaCy tokens).")
+WARMUP_DOCS_OPTION = typer.Option(512, "--warmup-docs")
+
+
+def _thread_counts(threads: List[str]) -> List[int]:
+    """--threads values ("1,all") as sorted positive counts; 'all' is every core."""
+    from .benchmark.common import cpu_count, split_list
+
+    counts = sorted({cpu_count() if t == "all" else int(t) for t in split_list(threads)})
+    if not counts or min(counts) < 1:
+        _fail("--threads: give positive counts or 'all'")
+    return counts
+
+
 @benchmark_app.command("speed")
 def benchmark_speed_command(
     model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=PATH of a pipeline (repeatable)."),
@@ -415,16 +433,16 @@ def benchmark_speed_command(
         "student_full (as 'student'), spacy_ner and spacy_ner_vectors models."
     ),
     md: Path = typer.Option(Path("assets/en_core_web_md"), "--md", help="en_core_web_md folder (used if present)."),
-    texts: List[Path] = typer.Option(..., "--texts", help="Text sources in order: .spacy, .txt, .jsonl or a folder."),
+    texts: List[Path] = TEXTS_OPTION,
     output: Path = typer.Option(Path("metrics/benchmark_speed.json"), "--output"),
     markdown: Path = typer.Option(Path("metrics/benchmark_speed.md"), "--markdown"),
     plot: Path = typer.Option(Path("metrics/benchmark_scaling.png"), "--plot"),
     cache_dir: Path = typer.Option(Path("metrics/benchmark/speed"), "--cache-dir"),
     work_dir: Path = typer.Option(Path("training/benchmark/speed"), "--work-dir"),
-    batch_size: int = typer.Option(256, "--batch-size", help="Docs per batch, the same for every system."),
-    repeats: int = typer.Option(5, "--repeats", help="Timed passes (median), after a warm-up."),
-    min_words: int = typer.Option(50_000, "--min-words", help="Words of text timed (spaCy tokens)."),
-    warmup_docs: int = typer.Option(512, "--warmup-docs"),
+    batch_size: int = BATCH_SIZE_OPTION,
+    repeats: int = REPEATS_OPTION,
+    min_words: int = MIN_WORDS_OPTION,
+    warmup_docs: int = WARMUP_DOCS_OPTION,
     threads: List[str] = typer.Option(["1,all"], "--threads", help="Thread counts ('all': every core)."),
     modes: str = typer.Option("pipeline,ner", "--modes", help="pipeline and/or ner (NER component alone)."),
     spacy_benchmark: bool = typer.Option(True, "--spacy-benchmark/--no-spacy-benchmark",
@@ -448,7 +466,7 @@ def benchmark_speed_command(
     """Words/s (1 thread, all cores), parameters, size, wheel, peak RSS and scaling of trained pipelines."""
     import json as _json
 
-    from .benchmark.common import cpu_count, parse_assignments, parse_ints, split_list
+    from .benchmark.common import parse_assignments, parse_ints, split_list
     from .benchmark.speed import SpeedError, SpeedSettings, run_speed
 
     try:
@@ -466,9 +484,7 @@ def benchmark_speed_command(
             models["en_core_web_md"] = md
         if not models:
             _fail("no pipelines to measure: give --model NAME=PATH or --from-cell")
-        thread_counts = sorted({cpu_count() if t == "all" else int(t) for t in split_list(threads)})
-        if not thread_counts or min(thread_counts) < 1:
-            _fail("--threads: give positive counts or 'all'")
+        thread_counts = _thread_counts(threads)
 
         def ints(values, name):
             return [] if split_list(values) == ["none"] else parse_ints(values, name=name, minimum=1)
@@ -502,6 +518,47 @@ def benchmark_speed_command(
         typer.secho(f"failed: {name}: {error.strip().splitlines()[-1] if error.strip() else ''}", fg=typer.colors.RED, err=True)
     if data.get("failed"):
         raise typer.Exit(code=1)
+
+
+@benchmark_app.command("variant-speed")
+def benchmark_variant_speed_command(
+    config: Path = typer.Argument(..., help="Training config, e.g. configs/student.cfg."),
+    variants_file: Path = typer.Argument(..., help="Variants JSON (as for the `variants` command)."),
+    init_data: Path = typer.Option(..., "--init-data", help="Docs (.spacy) to initialize each pipeline with."),
+    texts: List[Path] = TEXTS_OPTION,
+    only: List[str] = typer.Option([], "--only", help="Only these variants (comma-separated; default: all)."),
+    common: Optional[List[str]] = typer.Option(None, "--set", help="Override for every variant, KEY=VALUE."),
+    dev_metrics: Optional[Path] = typer.Option(None, "--dev-metrics", help="The variants' dev results (a metrics folder)."),
+    output: Path = typer.Option(Path("metrics/variant_speed.json"), "--output"),
+    markdown: Path = typer.Option(Path("metrics/variant_speed.md"), "--markdown"),
+    work_dir: Path = typer.Option(Path("training/variant_speed"), "--work-dir"),
+    batch_size: int = BATCH_SIZE_OPTION,
+    repeats: int = REPEATS_OPTION,
+    min_words: int = MIN_WORDS_OPTION,
+    warmup_docs: int = WARMUP_DOCS_OPTION,
+    threads: List[str] = typer.Option(["1"], "--threads", help="Thread counts ('all': every core)."),
+) -> None:
+    """Words/s of each config variant, initialized but untrained (speed does not depend on the weights)."""
+    from .benchmark.common import parse_assignments, split_list
+    from .benchmark.speed import SpeedError, SpeedSettings
+    from .benchmark.variant_speed import measure_variant_speed, write_variant_speed
+    from .variants import dev_f1_summary, read_variants, select_variants
+
+    try:
+        chosen = select_variants(read_variants(variants_file), split_list(only))
+        thread_counts = _thread_counts(threads)
+        settings = SpeedSettings(batch_size=batch_size, repeats=repeats, min_words=min_words,
+                                 warmup_docs=warmup_docs, thread_counts=thread_counts)
+        data = measure_variant_speed(config, chosen, init_data=init_data, texts=texts, settings=settings,
+                                     work_dir=work_dir, common=parse_assignments(common, name="--set"),
+                                     log=typer.echo)
+        write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, chosen) if dev_metrics else None)
+    except (ValueError, FileNotFoundError, SpeedError) as err:
+        _fail(str(err))
+    for row in data["variants"]:
+        typer.echo(f"{row['variant']:<16} {row['threads'][str(thread_counts[0])]['words_per_second']:>10,.0f} words/s "
+                   f"({thread_counts[0]} thread)  {row['parameters']:>12,} params")
+    typer.echo(f"wrote {output} and {markdown}")
 
 
 @benchmark_app.command("report")

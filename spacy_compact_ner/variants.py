@@ -205,6 +205,21 @@ def _mean_std(values: List[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+def dev_f1_summary(metrics_dir: Path, variants: Sequence[Variant]) -> Dict[str, str]:
+    """Dev F1 per variant over the seeds measured in ``metrics_dir`` ("mean ± std (n)"); results measured
+    with other overrides than the variant's current ones are left out."""
+    summary = {}
+    for variant in variants:
+        f1 = []
+        for seed in measured_seeds(metrics_dir, [variant]):
+            result = json.loads(result_path(metrics_dir, variant, seed).read_text(encoding="utf8"))
+            if result.get("variant_overrides") == variant.override_strings():
+                f1.append(100 * result["scores"]["ents_f"])
+        if f1:
+            summary[variant.name] = f"{_mean_std(f1)} ({len(f1)})"
+    return summary
+
+
 def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: Sequence[int]) -> str:
     """Markdown: one row per variant, dev F1 per seed, mean ± std, P, R and minutes of training."""
     by_key = {(r["variant"], r["seed"]): r for r in results}

@@ -203,3 +203,35 @@ def test_shipped_variants_override_existing_settings(name):
                 node = node[part]
             if key == "paths.train":
                 assert value in outputs, f"{variant.name}: {value} is made by no project command"
+
+
+def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
+    """`benchmark variant-speed`: each variant is initialized (not trained) and timed by the speed worker;
+    parameters follow the overrides, dev F1 come from the variants' results, a missing input is named."""
+    variants = write_variants(tmp_path / "variants.json", {
+        "small": {"overrides": {"components.ner.model.tok2vec.width": 16}},
+        "large": {"note": "wider", "overrides": {"components.ner.model.tok2vec.width": 64}},
+    })
+    dev_metrics = tmp_path / "dev"
+    dev_metrics.mkdir()
+    (dev_metrics / "large-s0.json").write_text(json.dumps(
+        {"variant_overrides": {"components.ner.model.tok2vec.width": "64"}, "scores": {"ents_f": 0.5}}))
+    args = ["benchmark", "variant-speed", str(ROOT / "configs" / "student.cfg"), str(variants),
+            "--init-data", str(toy_corpus["train"]), "--texts", str(toy_corpus["dev"]),
+            "--set", "components.ner.model.tok2vec.include_static_vectors=false",
+            "--set", "components.ner.model.tok2vec.rows=[500,200,200,100]", "--dev-metrics", str(dev_metrics),
+            "--min-words", "200", "--repeats", "2", "--warmup-docs", "8", "--batch-size", "16",
+            "--output", str(tmp_path / "speed.json"), "--markdown", str(tmp_path / "speed.md"),
+            "--work-dir", str(tmp_path / "work")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "speed.json").read_text())
+    rows = {row["variant"]: row for row in data["variants"]}
+    assert list(rows) == ["small", "large"] and data["text"]["n_words"] >= 200
+    assert 0 < rows["small"]["parameters"] < rows["large"]["parameters"] and rows["small"]["vectors"] == 0
+    assert all(row["threads"]["1"]["words_per_second"] > 0 for row in rows.values())
+    table = (tmp_path / "speed.md").read_text()
+    assert "| small | `width=16` |" in table and "| 50.0 (1) |" in table
+    missing = CliRunner().invoke(app, [a if a != str(toy_corpus["train"]) else str(tmp_path / "nope.spacy")
+                                       for a in args])
+    assert missing.exit_code == 1 and "nope.spacy" in missing.output
