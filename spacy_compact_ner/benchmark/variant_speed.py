@@ -117,11 +117,12 @@ def variant_speed_table(data: dict, dev_f1: Optional[Dict[str, str]] = None) -> 
         ]) + " |")
     text = data["text"]
     machine = data["machine"]
-    return (f"# Variant speed (untrained)\n\nEach variant of `{data['config']}` initialized on a few docs, not "
-            f"trained, and timed by the benchmark's speed worker: {text['n_words']:,} words in {text['n_docs']:,} "
+    return (f"# Variant speed (untrained)\n\nEach variant of `{data['config']}` initialized on the training docs, "
+            f"not trained, and timed by the benchmark's speed worker: {text['n_words']:,} words in {text['n_docs']:,} "
             f"docs, batch {data['settings']['batch_size']}, median of {data['settings']['repeats']} passes after a "
             f"warm-up, whole pipeline. Measured {data['date']} on {machine['cpu']} ({machine['cpus']} CPUs). "
-            f"Dev F1: mean over the seeds in the variants' metrics folder.\n\n" + "\n".join(lines) + "\n")
+            f"Dev F1: mean over the seeds in the variants' metrics folder. Variants that differ only in "
+            f"their training data have the same network: their spread is the timing noise.\n\n" + "\n".join(lines) + "\n")
 
 
 def write_variant_speed(data: dict, output_json: Path, output_md: Optional[Path],
