@@ -1,6 +1,6 @@
 """Words/s of config variants before training them: each variant is built from the config with its
-overrides, initialized on a few docs (weights random, shapes and vectors as in training) and timed by
-the speed worker, exactly as `benchmark speed` times a trained pipeline.
+overrides, initialized on the training docs (weights random, labels, shapes and vectors as in training)
+and timed by the speed worker, exactly as `benchmark speed` times a trained pipeline.
 
 Speed does not depend on the weights' values, so this tells, in minutes and before hours of training,
 what a smaller or larger student would gain; the variants' dev F1 come from the `variants` command
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -63,10 +64,9 @@ def measure_variant_speed(
     python: str = sys.executable,
     log=print,
 ) -> dict:
-    """Time every variant (``variants.Variant``) at each of ``settings.thread_counts``, whole pipeline."""
-    settings.modes = ("pipeline",)
-    settings.spacy_benchmark = False
-    settings.scaling_words, settings.scaling_doc_lengths = [], []
+    """Time every variant (``variants.Variant``) at each of ``settings.thread_counts``, whole pipeline
+    only (no NER-alone mode, no `spacy benchmark speed` pass, no scaling)."""
+    settings = replace(settings, modes=("pipeline",), spacy_benchmark=False, scaling_words=[], scaling_doc_lengths=[])
     work_dir = Path(work_dir)
     text_sets = prepare_texts(list(texts), settings, work_dir, log)
     rows: List[dict] = []
@@ -78,7 +78,7 @@ def measure_variant_speed(
             log(f"[variant speed] {variant.name}: {text_sets.main_info['n_words']:,} words, {threads} thread(s)")
             run = run_worker(model, text_sets.main, work_dir / "runs" / f"{variant.name}-t{threads}.json",
                              threads=threads, settings=settings, python=python, block_torch=not needs_torch(model),
-                             modes=("pipeline",), spacy_benchmark=False, repeats=settings.repeats)
+                             modes=settings.modes, spacy_benchmark=False, repeats=settings.repeats)
             pipeline = run["modes"]["pipeline"]
             row["parameters"] = run["parameters"]["ner"]
             row["vectors"] = run["parameters"]["vectors"]
