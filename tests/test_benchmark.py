@@ -30,7 +30,7 @@ from spacy_compact_ner.benchmark.accuracy import (
 )
 from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, parse_sizes
 from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
-from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, speed_targets
+from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, config_mismatch, speed_targets
 from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
 from spacy_compact_ner.benchmark.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
 from spacy_compact_ner.cli import app
@@ -263,6 +263,18 @@ def test_report_aggregates_and_checks_targets(tmp_path):
     assert "| 500 |" in md and "44.5 ± 0.7 (n=2)" in md and "Missing cells" in md and "n250-s1" in md
     assert "missing data" in md and "Per-type F1" in md
     assert (tmp_path / "benchmark_wnut16_f1.png").read_bytes()[:8] == PNG
+
+
+def test_config_mismatch_names_the_seeds_and_settings_that_differ():
+    def cell(seed: int, sha: str, **overrides) -> dict:
+        return {"seed": seed, "config": {"sha256": sha, "overrides": {
+            "system.seed": str(seed), "paths.train": f"t{seed}", **overrides}}}
+
+    same = [cell(0, "a" * 64, x="1"), cell(1, "a" * 64, x="1")]
+    assert config_mismatch(same) is None  # the seed and paths differ by design
+    mixed = same + [cell(2, "b" * 64, x="2", y="3")]
+    assert config_mismatch(mixed) == ("config file aaaaaaaa (seeds 0, 1), bbbbbbbb (seed 2); "
+                                      "x 1 (seeds 0, 1), 2 (seed 2); y unset (seeds 0, 1), 3 (seed 2)")
 
 
 def test_targets_follow_the_numbers():

@@ -83,10 +83,36 @@ def stat(values: Sequence[float]) -> dict:
     }
 
 
+def _config_overrides(cell: dict) -> dict:
+    """The cell's config overrides that are meant to be the same for every seed."""
+    return {k: v for k, v in cell["config"].get("overrides", {}).items()
+            if not k.startswith("paths.") and k != "system.seed"}
+
+
 def _config_fingerprint(cell: dict) -> str:
-    overrides = {k: v for k, v in cell["config"].get("overrides", {}).items()
-                 if not k.startswith("paths.") and k != "system.seed"}
-    return json.dumps([cell["config"].get("sha256"), overrides], sort_keys=True)
+    return json.dumps([cell["config"].get("sha256"), _config_overrides(cell)], sort_keys=True)
+
+
+def _by_value(group: Sequence[dict], value) -> str:
+    """'a (seeds 0, 1), b (seed 2)': the seeds of a group by one of their settings."""
+    seeds: Dict[str, List[int]] = {}
+    for cell in group:
+        seeds.setdefault(str(value(cell)), []).append(cell["seed"])
+    return ", ".join(f"{v} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))})" for v, s in seeds.items())
+
+
+def config_mismatch(group: Sequence[dict]) -> Optional[str]:
+    """None when every seed of a (size, system) ran the same config; else which seeds ran which:
+    the config file's sha256 (first 8 hex digits) and each override that differs."""
+    if len({_config_fingerprint(c) for c in group}) < 2:
+        return None
+    parts = []
+    if len({c["config"].get("sha256") for c in group}) > 1:
+        parts.append("config file " + _by_value(group, lambda c: (c["config"].get("sha256") or "none")[:8]))
+    for key in sorted({k for c in group for k in _config_overrides(c)}):
+        if len({_config_overrides(c).get(key) for c in group}) > 1:
+            parts.append(f"{key} " + _by_value(group, lambda c: _config_overrides(c).get(key, "unset")))
+    return "; ".join(parts)
 
 
 def aggregate_dataset(
@@ -110,8 +136,9 @@ def aggregate_dataset(
             if not by_seed:
                 continue
             group = [by_seed[s] for s in sorted(by_seed)]
-            if len({_config_fingerprint(c) for c in group}) > 1:
-                notes.append(f"{name} n{size_label(size)} {system}: seeds were trained with different configs or overrides")
+            mismatch = config_mismatch(group)
+            if mismatch:
+                notes.append(f"{name} n{size_label(size)} {system}: seeds trained with different configs: {mismatch}")
             results.append({
                 "size": size,
                 "n_labeled": max(c["n_labeled"] for c in group),
