@@ -497,7 +497,7 @@ def plot_f1(agg: dict, path: Path, systems: Sequence[str] = PLOT_SYSTEMS) -> boo
     if not rows:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
     styles = {"teacher": ("k", "s"), "student_full": ("tab:blue", "o"), "student_kd": ("tab:cyan", "v"),
               "student_gold": ("tab:orange", "^"), "spacy_ner": ("tab:red", "D"),
               "spacy_ner_vectors": ("tab:purple", "P")}
@@ -520,10 +520,10 @@ def plot_f1(agg: dict, path: Path, systems: Sequence[str] = PLOT_SYSTEMS) -> boo
     ax.set_ylabel("test entity F1 (%)" + (", silver reference" if silver else ""))
     ax.set_title(f"{agg['dataset']}: F1 vs labeled data{silver} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    # below the axes: inside, it hid the low-resource points of whichever curve ran under it
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return True
 
