@@ -89,30 +89,27 @@ def _config_overrides(cell: dict) -> dict:
             if not k.startswith("paths.") and k != "system.seed"}
 
 
-def _config_fingerprint(cell: dict) -> str:
-    return json.dumps([cell["config"].get("sha256"), _config_overrides(cell)], sort_keys=True)
-
-
-def _by_value(group: Sequence[dict], value) -> str:
-    """'a (seeds 0, 1), b (seed 2)': the seeds of a group by one of their settings."""
+def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:
+    """'a (seeds 0, 1), b (seed 2)': the seeds of a group by one setting (``values[i]`` is group[i]'s)."""
     seeds: Dict[str, List[int]] = {}
-    for cell in group:
-        seeds.setdefault(str(value(cell)), []).append(cell["seed"])
+    for cell, value in zip(group, values):
+        seeds.setdefault(value, []).append(cell["seed"])
     return ", ".join(f"{v} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))})" for v, s in seeds.items())
 
 
 def config_mismatch(group: Sequence[dict]) -> Optional[str]:
     """None when every seed of a (size, system) ran the same config; else which seeds ran which:
     the config file's sha256 (first 8 hex digits) and each override that differs."""
-    if len({_config_fingerprint(c) for c in group}) < 2:
-        return None
+    settings = [{"config file": c["config"].get("sha256") or "none", **_config_overrides(c)} for c in group]
+    keys = ["config file"] + sorted({k for s in settings for k in s} - {"config file"})
     parts = []
-    if len({c["config"].get("sha256") for c in group}) > 1:
-        parts.append("config file " + _by_value(group, lambda c: (c["config"].get("sha256") or "none")[:8]))
-    for key in sorted({k for c in group for k in _config_overrides(c)}):
-        if len({_config_overrides(c).get(key) for c in group}) > 1:
-            parts.append(f"{key} " + _by_value(group, lambda c: _config_overrides(c).get(key, "unset")))
-    return "; ".join(parts)
+    for key in keys:
+        if len({(key in s, json.dumps(s.get(key), sort_keys=True)) for s in settings}) > 1:
+            shown = [str(s.get(key, "unset")) for s in settings]
+            if key == "config file":
+                shown = [v[:8] for v in shown]
+            parts.append(f"{key} " + _seeds_by_value(group, shown))
+    return "; ".join(parts) or None
 
 
 def aggregate_dataset(

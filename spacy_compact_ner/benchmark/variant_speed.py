@@ -78,7 +78,8 @@ def measure_variant_speed(
             log(f"[variant speed] {variant.name}: {text_sets.main_info['n_words']:,} words, {threads} thread(s)")
             run = run_worker(model, text_sets.main, work_dir / "runs" / f"{variant.name}-t{threads}.json",
                              threads=threads, settings=settings, python=python, block_torch=not needs_torch(model),
-                             modes=settings.modes, spacy_benchmark=False, repeats=settings.repeats)
+                             modes=settings.modes, spacy_benchmark=settings.spacy_benchmark,
+                             repeats=settings.repeats)
             pipeline = run["modes"]["pipeline"]
             row["parameters"] = run["parameters"]["ner"]
             row["vectors"] = run["parameters"]["vectors"]
