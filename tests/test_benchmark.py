@@ -26,6 +26,7 @@ from spacy_compact_ner.benchmark.accuracy import (
     Steps,
     TrainSettings,
     grid_order,
+    order_systems,
     run_grid,
 )
 from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, parse_sizes
@@ -104,7 +105,7 @@ class FakeSteps(Steps):
     def evaluate(self, model, data, output, *, gpu_id):
         system = Path(model).parent.name
         self.calls.append(("evaluate", system))
-        f = 0.3 + 0.1 * SYSTEMS.index(system) / len(SYSTEMS)
+        f = 0.3 + 0.1 * (SYSTEMS.index(system) if system in SYSTEMS else 0.5) / len(SYSTEMS)
         scores = {"ents_f": f, "ents_p": f + 0.05, "ents_r": f - 0.05, "speed": 1234.5,
                   "ents_per_type": {"LOC": {"p": f, "r": f, "f": f}, "PER": {"p": 0.5, "r": 0.5, "f": 0.5}}}
         Path(output).write_text(json.dumps(scores))
@@ -191,6 +192,39 @@ def test_student_vectors_and_a_missing_baseline_table(grid_env, tmp_path):
     grid_env["settings"].baseline_vectors = tmp_path / "no_md"
     result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["spacy_ner_vectors"])
     assert result.written == [] and "fetch-md" in result.failed[0] and str(tmp_path / "no_md") in result.failed[0]
+
+
+def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({
+        "pl_half": {"note": "half", "overrides": {"components.ner.loss.pseudo_label_weight": 0.5}},
+        "elsewhere": {"overrides": {"paths.train": "other.spacy"}},
+    }))
+    assert order_systems(["variant.pl_half", "student_full"], variants) == ["student_full", "variant.pl_half"]
+    with pytest.raises(ValueError, match="unknown variant"):
+        order_systems(["variant.nope"], variants)
+    with pytest.raises(ValueError, match="paths.train"):
+        order_systems(["variant.elsewhere"], variants)
+    with pytest.raises(ValueError, match="variant.<student variant>"):
+        order_systems(["student_large"], variants)
+
+    grid_env["settings"].student_variants = variants
+    steps = FakeSteps()
+    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=["student_full", "variant.pl_half"])
+    assert result.written == ["toy/n20-s1/student_full", "toy/n20-s1/variant.pl_half"]
+    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
+    full, variant = overrides["student_full"], overrides["variant.pl_half"]
+    assert variant.pop("components.ner.loss.pseudo_label_weight") == 0.5
+    assert variant == full  # the full student's data, seed and settings, with the variant's override on top
+    assert len([c for c in steps.calls if c[0] == "annotate"]) == 1  # the cell's distill corpus is shared
+    cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "variant.pl_half.json").read_text())
+    assert validate_cell(cell) == [] and cell["system"] == "variant.pl_half" and cell["train_data"] == "distill"
+    assert cell["config"]["overrides"]["components.ner.loss.pseudo_label_weight"] == "0.5"
+    build_report(metrics_dir=grid_env["metrics"], speed_json=None, output_json=tmp_path / "b.json",
+                 output_md=tmp_path / "b.md", plot_dir=tmp_path, datasets=["toy"], sizes=[20], seeds=[1])
+    assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+    table = (tmp_path / "b.md").read_text()
+    assert "student variant pl_half" in table and "variant.pl_half" not in table
 
 
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):

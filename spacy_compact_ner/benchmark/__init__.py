@@ -26,4 +26,22 @@ SYSTEM_LABELS = {
     "en_core_web_md": "en_core_web_md ner",
 }
 
-__all__ = ["SYSTEMS", "SYSTEM_LABELS"]
+# A student variant of configs/student_variants.json benchmarked as an extra system: the full student's
+# settings plus the variant's overrides, e.g. ``--systems student_full,variant.pl_half``.
+VARIANT_PREFIX = "variant."
+
+
+def variant_of(system: str) -> str:
+    """The student variant a system names ("" for the built-in systems)."""
+    return system[len(VARIANT_PREFIX):] if system.startswith(VARIANT_PREFIX) else ""
+
+
+def system_label(system: str) -> str:
+    """How tables name a system."""
+    variant = variant_of(system)
+    if variant:
+        return f"student variant {variant}"
+    return SYSTEM_LABELS.get(system, system)
+
+
+__all__ = ["SYSTEMS", "SYSTEM_LABELS", "VARIANT_PREFIX", "system_label", "variant_of"]

@@ -22,6 +22,9 @@ Systems (all trained with ``python -m spacy train`` in a subprocess, scored with
   vectors) on the labeled sample.
 - ``spacy_ner_vectors``: the same ``ner`` in spaCy's accuracy config (``-o accuracy``: wider, deeper
   tok2vec with static vectors) with en_core_web_md's vectors, on the labeled sample.
+- ``variant.<name>``: a student variant of ``configs/student_variants.json`` (``TrainSettings.student_variants``):
+  the full student's data and settings plus the variant's overrides, to check a candidate default on
+  the test grid beside ``student_full`` (e.g. ``--systems student_full,variant.pl_half``).
 
 The students get static vectors when ``TrainSettings.student_vectors`` is set (the project passes the
 table built by ``python -m spacy_compact_ner vectors``).
@@ -36,12 +39,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
 
-from . import SYSTEM_LABELS, SYSTEMS
+from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
 from ..assets import sha256_file
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
+
+if TYPE_CHECKING:  # variants.py imports this module
+    from ..variants import Variant
 
 CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"
 DISTILLED = ("student_full", "student_kd")
@@ -50,6 +56,8 @@ STUDENT_LOSS_OVERRIDES: Dict[str, Dict[str, float]] = {
     "student_kd": {"components.ner.loss.pseudo_label_weight": 0.0},
     "student_gold": {"components.ner.loss.kd_weight": 0.0, "components.ner.loss.pseudo_label_weight": 0.0},
 }
+# Set by the cell for every system; a variant may not change them.
+CELL_DATA_KEYS = ("paths.train", "paths.dev", "system.seed")
 SPACY_NER_CONFIG = "spacy_ner.cfg"
 SPACY_NER_VECTORS_CONFIG = "spacy_ner_vectors.cfg"
 
@@ -93,6 +101,13 @@ class TrainSettings:
     student_set: Dict[str, str] = field(default_factory=dict)
     spacy_ner_set: Dict[str, str] = field(default_factory=dict)
     keep_last: bool = False
+    # Where the ``variant.<name>`` systems are defined (the student-variants file).
+    student_variants: Path = Path("configs/student_variants.json")
+
+    def student_variant(self, name: str) -> "Variant":
+        from ..variants import read_variants, select_variants
+
+        return select_variants(read_variants(self.student_variants), [name])[0]
 
     def teacher_overrides(self) -> Dict[str, object]:
         max_steps = self.teacher_total_steps if self.teacher_max_steps < 0 else self.teacher_max_steps
@@ -411,7 +426,7 @@ class Cell:
             "size": self.size,
             "seed": self.seed,
             "system": system,
-            "description": SYSTEM_LABELS.get(system, system),
+            "description": system_label(system),
             "n_labeled": stats["n_labeled"],
             "n_unlabeled": stats["splits"]["unlabeled"]["docs"],
             "n_test": stats["splits"]["test"]["docs"],
@@ -449,7 +464,8 @@ class Cell:
         if system == "teacher":
             self._teacher()
             return
-        if system in DISTILLED:
+        if system in DISTILLED or variant_of(system):
+            variant = self.settings.student_variant(variant_of(system)).overrides if variant_of(system) else {}
             distill = self._distill()
             train = self._train(
                 system,
@@ -458,7 +474,8 @@ class Cell:
                     "paths.train": str(self.corpus_dir / "distill.spacy"),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
-                    **self.settings.student_overrides(system),
+                    **self.settings.student_overrides("student_full" if variant_of(system) else system),
+                    **variant,
                 },
             )
             upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
@@ -533,12 +550,27 @@ def grid_order(sizes: Iterable[Size], seeds: Iterable[int]) -> List[tuple]:
     return [(size, seed) for seed in seeds for size in sizes]
 
 
-def order_systems(systems: Iterable[str]) -> List[str]:
+def order_systems(
+    systems: Iterable[str], student_variants: Path = TrainSettings.student_variants
+) -> List[str]:
+    """The chosen systems in grid order: the built-in ones, then ``variant.<name>`` systems, whose
+    names must be in the ``student_variants`` file."""
     chosen = list(dict.fromkeys(systems))
-    unknown = [s for s in chosen if s not in SYSTEMS]
+    unknown = [s for s in chosen if s not in SYSTEMS and not variant_of(s)]
     if unknown:
-        raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
-    return [s for s in SYSTEMS if s in chosen]
+        raise ValueError(
+            f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)} or {VARIANT_PREFIX}<student variant>"
+        )
+    variants = [s for s in chosen if variant_of(s)]
+    if variants:
+        from ..variants import read_variants, select_variants
+
+        for variant in select_variants(read_variants(student_variants), [variant_of(s) for s in variants]):
+            data = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
+            if data:
+                raise ValueError(f"student variant {variant.name!r} sets {data}: in the benchmark every system "
+                                 "trains on its cell's labeled sample and unlabeled docs")
+    return [s for s in SYSTEMS if s in chosen] + variants
 
 
 def run_grid(
@@ -564,7 +596,7 @@ def run_grid(
     """
     settings = settings or TrainSettings()
     steps = steps or Steps()
-    systems = order_systems(systems)
+    systems = order_systems(systems, settings.student_variants)
     budget = Budget(max_cells, time_budget_s)
     result = GridResult()
     start = time.monotonic()

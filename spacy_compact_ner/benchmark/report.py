@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import SYSTEM_LABELS, SYSTEMS
+from . import SYSTEMS, system_label
 from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .schema import BENCHMARK_SCHEMA, validate_cell
 
@@ -340,7 +340,7 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
     # On silver data a model with the silver tagger's own vectors has an edge: marked with a dagger.
     marked = {"spacy_ner_vectors"} if is_silver(name) else set()
     def head(system: str) -> str:
-        return SYSTEM_LABELS.get(system, system) + (" †" if system in marked else "")
+        return system_label(system) + (" †" if system in marked else "")
 
     heads = [head(s) for s in systems]
     lines = [
@@ -393,7 +393,7 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
         for m in missing:
             by_system.setdefault(m["system"], []).append(f"n{size_label(m['size'])}-s{m['seed']}")
         lines.append(f"Missing cells ({len(missing)}), not included above:")
-        lines += [f"- {SYSTEM_LABELS.get(s, s)}: {', '.join(v)}" for s, v in by_system.items()]
+        lines += [f"- {system_label(s)}: {', '.join(v)}" for s, v in by_system.items()]
     else:
         lines.append("No missing cells: every (size, seed, system) of the grid is measured.")
     for note in agg["notes"]:
@@ -505,7 +505,7 @@ def plot_f1(agg: dict, path: Path, systems: Sequence[str] = PLOT_SYSTEMS) -> boo
         color, marker = styles.get(system, (None, "o"))
         ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points],
                     yerr=[p[1]["std"] or 0.0 for p in points], color=color, marker=marker, capsize=3,
-                    label=SYSTEM_LABELS.get(system, system))
+                    label=system_label(system))
     ticks = sorted({r["n_labeled"] for r in rows})
     everything = {r["n_labeled"] for r in rows if r["size"] == "all"}
     ax.set_xscale("log")
