@@ -311,7 +311,10 @@ def benchmark_accuracy_command(
     seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds (comma-separated)."),
     systems: List[str] = typer.Option(
         ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
-        help="Systems (comma-separated).",
+        help="Systems (comma-separated); variant.NAME: a student variant of --student-variants.",
+    ),
+    student_variants: Path = typer.Option(
+        Path("configs/student_variants.json"), "--student-variants", help="Where variant.NAME systems are defined."
     ),
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where result JSONs go."),
     work_dir: Path = typer.Option(Path("training/benchmark"), "--work-dir", help="Where corpora and models go."),
@@ -351,14 +354,14 @@ def benchmark_accuracy_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is done and what would run."),
 ) -> None:
     """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
-    from .benchmark.accuracy import TrainSettings, cell_name, grid_order, order_systems, run_grid
+    from .benchmark.accuracy import TrainSettings, cell_name, grid_order, needs_teacher, order_systems, run_grid
     from .benchmark.common import parse_assignments, parse_ints, parse_sizes, split_list
     from .benchmark.datasets import BenchmarkDataset
 
     try:
         grid_sizes = parse_sizes(sizes)
         grid_seeds = parse_ints(seeds, name="--seeds")
-        grid_systems = order_systems(split_list(systems))
+        grid_systems = order_systems(split_list(systems), student_variants)
         bench_dataset = BenchmarkDataset(dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed)
         settings = TrainSettings(
             teacher_config=teacher_config, student_config=student_config, teacher_encoder=teacher_encoder,
@@ -372,7 +375,7 @@ def benchmark_accuracy_command(
             student_set=parse_assignments(student_set, name="--student-set"),
             spacy_ner_set=parse_assignments(spacy_ner_set, name="--spacy-ner-set"),
             student_vectors=student_vectors, baseline_vectors=baseline_vectors,
-            keep_last=keep_last,
+            keep_last=keep_last, student_variants=student_variants,
         )
     except ValueError as err:
         _fail(str(err))
@@ -386,7 +389,7 @@ def benchmark_accuracy_command(
             states = [f"{s}:{'done' if (folder / f'{s}.json').is_file() else 'todo'}" for s in grid_systems]
             typer.echo(f"{dataset} {cell_name(size, seed)}  " + "  ".join(states))
         return
-    if any(s in grid_systems for s in ("teacher", "student_full", "student_kd")):
+    if any(needs_teacher(s) for s in grid_systems):
         for path in (teacher_config, teacher_encoder):
             if not path.exists():
                 _fail(f"not found: {path} (needed to train the teacher)")

@@ -220,6 +220,11 @@ def dev_f1_summary(metrics_dir: Path, variants: Sequence[Variant]) -> Dict[str, 
     return summary
 
 
+def overrides_label(overrides: Dict[str, str]) -> str:
+    """A variant's overrides in a table cell: the last part of each key, e.g. `width=64`."""
+    return ", ".join(f"`{k.split('.')[-1]}={v}`" for k, v in overrides.items()) or "(defaults)"
+
+
 def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: Sequence[int]) -> str:
     """Markdown: one row per variant, dev F1 per seed, mean ± std, P, R and minutes of training."""
     by_key = {(r["variant"], r["seed"]): r for r in results}
@@ -230,12 +235,11 @@ def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: 
         done = [r for r in runs if r is not None]
         f1 = [100 * r["scores"]["ents_f"] for r in done]
         cells = [f"{100 * r['scores']['ents_f']:.1f}" if r else "-" for r in runs]
-        overrides = ", ".join(f"`{k.split('.')[-1]}={v}`" for k, v in variant.override_strings().items()) or "(defaults)"
         def mean(key: str) -> str:
             return f"{statistics.mean(100 * r['scores'][key] for r in done):.1f}" if done else "-"
         minutes = [r["train_seconds"] / 60 for r in done if r.get("train_seconds") is not None]
         lines.append("| " + " | ".join([
-            variant.name, overrides, *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),
+            variant.name, overrides_label(variant.override_strings()), *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),
             f"{statistics.mean(minutes):.0f}" if minutes else "-", variant.note,
         ]) + " |")
     return "\n".join(lines) + "\n"

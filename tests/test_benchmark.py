@@ -29,6 +29,7 @@ from spacy_compact_ner.benchmark.accuracy import (
     order_systems,
     run_grid,
 )
+from spacy_compact_ner.benchmark.code_hash import entry_point_modules, imported_files
 from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, parse_sizes
 from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
 from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, config_mismatch, speed_targets
@@ -38,6 +39,7 @@ from spacy_compact_ner.cli import app
 from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
 from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
 from tests.conftest import ROOT
+from tests.util import student_nlp, toy_examples
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -370,6 +372,14 @@ def test_accuracy_cli_dry_run_and_errors(tmp_path):
     assert result.exit_code == 1 and "unknown system" in result.output
     result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--sizes", "0"])
     assert result.exit_code == 1
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"pl_half": {"overrides": {"components.ner.loss.pseudo_label_weight": 0.5}}}))
+    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "variant.pl_third",
+                                      "--student-variants", str(variants)])
+    assert result.exit_code == 1 and "unknown variant(s) ['pl_third']" in result.output
+    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "variant.pl_half",
+                                      "--student-variants", str(variants), "--teacher-encoder", str(tmp_path / "no")])
+    assert result.exit_code == 1 and "needed to train the teacher" in result.output  # a variant needs one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,6 +574,27 @@ def test_speed_cache_key_follows_the_package_code_for_its_pipelines(tiny_spacy_n
     assert code_fingerprint(tiny_spacy_ner, package) == before["ner"]  # spaCy's own ner: only the worker counts
     (package / "models" / "idcnn.py").write_text(layer.read_text(encoding="utf8").replace("\n# faster\n", ""))
     assert code_fingerprint(student, package) == before["student"]
+    for tool in ("cli.py", "variants.py", "packaging.py"):  # not imported by a loaded pipeline
+        (package / tool).write_text("# the command line does not run in the timed process\n")
+    assert code_fingerprint(student, package) == before["student"]
+    # without the installed entry points, every module outside benchmark/ counts
+    assert code_fingerprint(student, package, roots=[]) != code_fingerprint(student, PACKAGE_DIR, roots=[])
+
+
+def test_speed_code_key_covers_what_a_loaded_student_imports(tmp_path):
+    nlp = student_nlp()
+    nlp.initialize(lambda: toy_examples(nlp, 5))
+    nlp.to_disk(tmp_path / "student")
+    script = ("import json, sys, spacy\n"
+              f"spacy.load({str(tmp_path / 'student')!r})('Alice visited Paris .')\n"
+              "print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items()"
+              " if n.split('.')[0] == 'spacy_compact_ner')))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                       check=True).stdout)
+    hashed = {str(f.resolve()) for f in imported_files(entry_point_modules(), PACKAGE_DIR)}
+    assert {str(Path(f).resolve()) for f in loaded} <= hashed
+    assert "spacy_compact_ner.pipeline" in entry_point_modules()
+    assert not any(Path(f).name in ("cli.py", "variants.py") for f in hashed)
 
 
 def test_speed_cache_key_names_the_environment_not_the_interpreter_link():

@@ -550,6 +550,11 @@ def grid_order(sizes: Iterable[Size], seeds: Iterable[int]) -> List[tuple]:
     return [(size, seed) for seed in seeds for size in sizes]
 
 
+def needs_teacher(system: str) -> bool:
+    """Whether a system trains (or is) the cell's teacher."""
+    return system == "teacher" or system in DISTILLED or bool(variant_of(system))
+
+
 def order_systems(
     systems: Iterable[str], student_variants: Path = TrainSettings.student_variants
 ) -> List[str]:

@@ -9,8 +9,9 @@ import blocked (thinc imports it eagerly when present), as they would when insta
 
 Per-system results are cached in ``metrics/benchmark/speed/<system>.json`` with the settings, text,
 model fingerprint and code they were measured with, and reused when all of these match (``--force``
-redoes). The code is the worker, plus this package (outside ``benchmark/``) for pipelines with its
-components, so a faster or slower model implementation is measured again, not read from the cache.
+redoes). The code is the worker, plus, for pipelines with this package's components, the package
+modules a loaded pipeline imports (``code_hash``), so a faster or slower model implementation is
+measured again, not read from the cache, while edits to the command line or the benchmark are not.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from . import SYSTEM_LABELS
+from .code_hash import entry_point_modules, imported_files
 from .common import cpu_count, machine_info, now_iso, write_json, write_text
 
 SPEED_SCHEMA = "spacy-compact-ner/benchmark-speed/v1"
@@ -213,14 +215,20 @@ def config_text(model: Path) -> str:
     return config.read_text(encoding="utf8") if config.is_file() else ""
 
 
-def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR) -> str:
-    """sha256 of the code that runs while ``model`` is timed: the worker, and this package's modules
-    (all but ``benchmark/``) when the pipeline's config uses its components or architectures."""
+def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR, roots: Optional[Sequence[str]] = None) -> str:
+    """sha256 of the code that runs while ``model`` is timed: the worker, and, when the pipeline's
+    config uses this package's components or architectures, the package modules its entry points
+    (``roots``; default: the installed distribution's) import, directly or not. Without entry points
+    (not installed) every module outside ``benchmark/`` counts."""
     text = config_text(model)
     files = [WORKER]
     if any(marker in text for marker in PACKAGE_MARKERS):
-        files += sorted(f for f in Path(package_dir).rglob("*.py")
-                        if "benchmark" not in f.relative_to(package_dir).parts)
+        roots = entry_point_modules() if roots is None else roots
+        if roots:
+            files += imported_files(roots, Path(package_dir))
+        else:
+            files += sorted(f for f in Path(package_dir).rglob("*.py")
+                            if "benchmark" not in f.relative_to(package_dir).parts)
     digest = hashlib.sha256()
     for path in files:
         name = path.relative_to(package_dir) if path.is_relative_to(package_dir) else Path(path.name)

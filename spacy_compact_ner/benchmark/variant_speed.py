@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..variants import overrides_label
 from .accuracy import override_strings
 from .common import machine_info, now_iso, write_json, write_text
 from .speed import SpeedSettings, needs_torch, prepare_texts, run_worker
@@ -110,9 +111,8 @@ def variant_speed_table(data: dict, dev_f1: Optional[Dict[str, str]] = None) -> 
     for row in rows:
         wps = [row["threads"][t]["words_per_second"] for t in threads]
         rss = row["threads"][threads[0]].get("peak_rss_bytes")
-        overrides = ", ".join(f"`{k.split('.')[-1]}={v}`" for k, v in row["overrides"].items()) or "(defaults)"
         lines.append("| " + " | ".join([
-            row["variant"], overrides, f"{row['parameters']:,}", *[f"{w:,.0f}" for w in wps],
+            row["variant"], overrides_label(row["overrides"]), f"{row['parameters']:,}", *[f"{w:,.0f}" for w in wps],
             f"{wps[0] / base:.2f}" if base else "-", f"{rss / 2**20:.0f} MB" if rss else "-",
             (dev_f1 or {}).get(row["variant"], "-"),
         ]) + " |")
