@@ -542,23 +542,33 @@ def benchmark_variant_speed_command(
     threads: List[str] = typer.Option(["1"], "--threads", help="Thread counts ('all': every core)."),
 ) -> None:
     """Words/s of each config variant, initialized but untrained (speed does not depend on the weights)."""
+    import srsly
+
     from .benchmark.common import parse_assignments, split_list
     from .benchmark.speed import SpeedError, SpeedSettings
-    from .benchmark.variant_speed import measure_variant_speed, write_variant_speed
+    from .benchmark.variant_speed import measure_variant_speed, merge_previous, write_variant_speed
     from .variants import dev_f1_summary, read_variants, select_variants
 
     try:
-        chosen = select_variants(read_variants(variants_file), split_list(only))
+        all_variants = read_variants(variants_file)
+        chosen = select_variants(all_variants, split_list(only))
         thread_counts = _thread_counts(threads)
         settings = SpeedSettings(batch_size=batch_size, repeats=repeats, min_words=min_words,
                                  warmup_docs=warmup_docs, thread_counts=thread_counts)
         data = measure_variant_speed(config, chosen, init_data=init_data, texts=texts, settings=settings,
                                      work_dir=work_dir, common=parse_assignments(common, name="--set"),
                                      log=typer.echo)
-        write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, chosen) if dev_metrics else None)
+        previous = srsly.read_json(output) if output.is_file() else None
+        kept, dropped = merge_previous(data, previous, all_variants)
+        if kept:
+            typer.echo(f"kept the earlier timings of {', '.join(kept)} (same text, settings and CPU)")
+        if dropped:
+            typer.secho(f"dropped the earlier timings of {', '.join(dropped)} from {output}: another text, settings, "
+                        "CPU or overrides (run them again without --only)", fg=typer.colors.YELLOW)
+        write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, all_variants) if dev_metrics else None)
     except (ValueError, FileNotFoundError, SpeedError) as err:
         _fail(str(err))
-    for row in data["variants"]:
+    for row in (r for r in data["variants"] if r["variant"] in {v.name for v in chosen}):
         typer.echo(f"{row['variant']:<16} {row['threads'][str(thread_counts[0])]['words_per_second']:>10,.0f} words/s "
                    f"({thread_counts[0]} thread)  {row['parameters']:>12,} params")
     typer.echo(f"wrote {output} and {markdown}")

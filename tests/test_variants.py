@@ -235,3 +235,13 @@ def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
     missing = CliRunner().invoke(app, [a if a != str(toy_corpus["train"]) else str(tmp_path / "nope.spacy")
                                        for a in args])
     assert missing.exit_code == 1 and "nope.spacy" in missing.output
+
+    # --only re-times some variants and keeps the others' rows when timed the same way; never loses them silently
+    again = CliRunner().invoke(app, args + ["--only", "small"])
+    assert again.exit_code == 0 and "kept the earlier timings of large" in again.output, again.output
+    merged = json.loads((tmp_path / "speed.json").read_text())
+    assert [row["variant"] for row in merged["variants"]] == ["small", "large"]
+    assert merged["variants"][1] == rows["large"] and merged["variants"][0]["date"] > rows["small"]["date"]
+    other = CliRunner().invoke(app, args + ["--repeats", "3", "--only", "small"])  # another protocol
+    assert other.exit_code == 0 and "dropped the earlier timings of large" in other.output, other.output
+    assert [row["variant"] for row in json.loads((tmp_path / "speed.json").read_text())["variants"]] == ["small"]

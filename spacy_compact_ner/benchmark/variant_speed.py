@@ -5,7 +5,10 @@ and timed by the speed worker, exactly as `benchmark speed` times a trained pipe
 Speed does not depend on the weights' values, so this tells, in minutes and before hours of training,
 what a smaller or larger student would gain; the variants' dev F1 come from the `variants` command
 (same variants file). Results go to one JSON and a markdown table; a run measures every chosen
-variant again (timings are cheap, and a stale timing is worse than none).
+variant again (timings are cheap, and a stale timing is worse than none). Rows of variants not chosen
+(``--only``) are kept from the previous output when it timed the same text, with the same settings,
+config and common overrides on the same CPU, and the variant's overrides have not changed; each row
+carries the date it was measured.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..variants import overrides_label
 from .accuracy import override_strings
@@ -74,7 +77,8 @@ def measure_variant_speed(
     for variant in variants:
         overrides = {**(common or {}), **variant.overrides}
         model = init_variant_pipeline(Path(config), overrides, Path(init_data), work_dir / "models" / variant.name)
-        row = {"variant": variant.name, "note": variant.note, "overrides": variant.override_strings(), "threads": {}}
+        row = {"variant": variant.name, "note": variant.note, "overrides": variant.override_strings(), "threads": {},
+               "date": now_iso()}
         for threads in settings.thread_counts:
             log(f"[variant speed] {variant.name}: {text_sets.main_info['n_words']:,} words, {threads} thread(s)")
             run = run_worker(model, text_sets.main, work_dir / "runs" / f"{variant.name}-t{threads}.json",
@@ -100,6 +104,33 @@ def measure_variant_speed(
     }
 
 
+def _protocol(data: dict) -> tuple:
+    return (data.get("schema"), data.get("config"), data.get("common_overrides"), (data.get("text") or {}).get("sha256"),
+            data.get("settings"), (data.get("machine") or {}).get("cpu"))
+
+
+def merge_previous(data: dict, previous: Optional[dict], variants: Sequence) -> Tuple[List[str], List[str]]:
+    """Add to ``data`` the rows of ``previous`` for variants (``variants.Variant``, all of the file) that
+    ``data`` did not measure, if both runs timed the same way; rows follow the file's order.
+    RETURNS (Tuple[List[str], List[str]]): The variants whose earlier rows were kept, and dropped."""
+    measured = {row["variant"] for row in data["variants"]}
+    current = {v.name: v.override_strings() for v in variants}
+    same_protocol = previous is not None and _protocol(previous) == _protocol(data)
+    kept: Dict[str, dict] = {}
+    dropped: List[str] = []
+    for row in (previous or {}).get("variants", []):
+        name = row.get("variant")
+        if name in measured:
+            continue
+        if same_protocol and current.get(name) == row.get("overrides"):
+            kept[name] = {**row, "date": row.get("date") or previous.get("date")}
+        else:
+            dropped.append(name)
+    rows = {**kept, **{row["variant"]: row for row in data["variants"]}}
+    data["variants"] = [rows[v.name] for v in variants if v.name in rows]
+    return list(kept), dropped
+
+
 def variant_speed_table(data: dict, dev_f1: Optional[Dict[str, str]] = None) -> str:
     """Markdown: parameters (no vectors), words/s per thread count relative to the first variant, dev F1."""
     threads = [str(t) for t in data["settings"]["thread_counts"]]
@@ -118,10 +149,12 @@ def variant_speed_table(data: dict, dev_f1: Optional[Dict[str, str]] = None) -> 
         ]) + " |")
     text = data["text"]
     machine = data["machine"]
+    dates = sorted(row.get("date") or data["date"] for row in rows) or [data["date"]]
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
     return (f"# Variant speed (untrained)\n\nEach variant of `{data['config']}` initialized on the training docs, "
             f"not trained, and timed by the benchmark's speed worker: {text['n_words']:,} words in {text['n_docs']:,} "
             f"docs, batch {data['settings']['batch_size']}, median of {data['settings']['repeats']} passes after a "
-            f"warm-up, whole pipeline. Measured {data['date']} on {machine['cpu']} ({machine['cpus']} CPUs). "
+            f"warm-up, whole pipeline. Measured {when} on {machine['cpu']} ({machine['cpus']} CPUs). "
             f"Dev F1: mean over the seeds in the variants' metrics folder. Variants that differ only in "
             f"their training data have the same network: their spread is the timing noise.\n\n" + "\n".join(lines) + "\n")
 
