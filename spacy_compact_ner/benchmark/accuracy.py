@@ -464,8 +464,9 @@ class Cell:
         if system == "teacher":
             self._teacher()
             return
-        if system in DISTILLED or variant_of(system):
-            variant = self.settings.student_variant(variant_of(system)).overrides if variant_of(system) else {}
+        variant = variant_of(system)
+        if system in DISTILLED or variant:
+            extra = self.settings.student_variant(variant).overrides if variant else {}
             distill = self._distill()
             train = self._train(
                 system,
@@ -474,8 +475,8 @@ class Cell:
                     "paths.train": str(self.corpus_dir / "distill.spacy"),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
-                    **self.settings.student_overrides("student_full" if variant_of(system) else system),
-                    **variant,
+                    **self.settings.student_overrides("student_full" if variant else system),
+                    **extra,
                 },
             )
             upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
