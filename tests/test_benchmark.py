@@ -97,6 +97,9 @@ class FakeSteps(Steps):
             raise BenchmarkStepError(f"{system} crashed")
         (Path(output) / "model-best").mkdir(parents=True)
         (Path(output) / "model-last").mkdir(parents=True)
+        if system != "spacy_ner":  # as `spacy train` records the dev scores of the model it saved
+            meta = {"performance": {"ents_f": 0.25, "ents_p": 0.3, "ents_r": 0.2, "ner_loss": 12.5}}
+            (Path(output) / "model-best" / "meta.json").write_text(json.dumps(meta))
         return 1.5
 
     def annotate(self, teacher, inputs, output, *, batch_size, gpu_id):
@@ -169,6 +172,8 @@ def test_grid_is_resumable_and_respects_max_cells(grid_env):
         assert cell["schema"] == CELL_SCHEMA and cell["n_labeled"] == 20 and cell["seed"] == 0
         assert cell["machine"]["cpus"] >= 1 and cell["date"]
     full = json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "student_full.json").read_text())
+    assert full["dev_scores"] == {"ents_f": 0.25, "ents_p": 0.3, "ents_r": 0.2}
+    assert json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "spacy_ner.json").read_text())["dev_scores"] == {}
     assert full["upstream_seconds"] == {"teacher_train": 1.5, "annotate": 2.0} and full["train_data"] == "distill"
     assert not (grid_env["work"] / "toy" / "n20-s0" / "teacher" / "model-last").exists()
 
@@ -227,6 +232,8 @@ def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
     assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
     table = (tmp_path / "b.md").read_text()
     assert "student variant pl_half" in table and "variant.pl_half" not in table
+    dev_table = table[table.index("Dev F1 (%)"):table.index("Training time")]
+    assert dev_table.count("25.0 (n=1)") == 3  # teacher, student_full and the variant, from their meta.json
 
 
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):

@@ -440,6 +440,7 @@ class Cell:
                     for label, prf in (scores.get("ents_per_type") or {}).items()
                 },
             },
+            "dev_scores": dev_scores(model),
             "train_seconds": float(train["seconds"]),
             "upstream_seconds": upstream or {},
             "train_data": train_data,
@@ -512,6 +513,17 @@ class Cell:
             self._write_result(system, train, train_data="labeled")
         else:
             raise ValueError(f"unknown system {system!r} (known: {', '.join(SYSTEMS)})")
+
+
+def dev_scores(model: Path) -> Dict[str, float]:
+    """The dev scores ``spacy train`` recorded for the saved model (the split it was selected on):
+    ents_f, ents_p and ents_r from its meta.json, or {} when it has none."""
+    meta = Path(model) / "meta.json"
+    if not meta.is_file():
+        return {}
+    performance = json.loads(meta.read_text(encoding="utf8")).get("performance") or {}
+    return {key: float(performance[key]) for key in ("ents_f", "ents_p", "ents_r")
+            if isinstance(performance.get(key), (int, float))}
 
 
 def _pid_alive(pid: int) -> bool:

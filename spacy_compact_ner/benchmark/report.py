@@ -112,6 +112,11 @@ def config_mismatch(group: Sequence[dict]) -> Optional[str]:
     return "; ".join(parts) or None
 
 
+def _dev_f1(group: List[dict]) -> Optional[dict]:
+    values = [100 * c["dev_scores"]["ents_f"] for c in group if "ents_f" in (c.get("dev_scores") or {})]
+    return stat(values) if values else None
+
+
 def aggregate_dataset(
     name: str, cells: List[dict], *, sizes: Sequence[Size], seeds: Sequence[int], systems: Sequence[str]
 ) -> dict:
@@ -146,6 +151,8 @@ def aggregate_dataset(
                 "precision": stat([100 * c["scores"]["ents_p"] for c in group]),
                 "recall": stat([100 * c["scores"]["ents_r"] for c in group]),
                 "train_seconds": stat([c["train_seconds"] for c in group]),
+                # over the seeds whose result recorded it (None when none did)
+                "dev_f1": _dev_f1(group),
             })
     missing = [
         {"size": size, "seed": seed, "system": system}
@@ -367,6 +374,15 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
             row = rows.get((size, s))
             cells.append(f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—")
         lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+    if any(r.get("dev_f1") for r in agg["results"]):
+        lines += ["", "Dev F1 (%) of the same models on the split each was selected on (the best checkpoint's "
+                  "score, so optimistic for every system alike): the numbers to choose defaults by "
+                  "(n = seeds whose result recorded it):", "",
+                  "| labeled | " + " | ".join(heads) + " |",
+                  "|---|" + "---:|" * len(systems)]
+        for size in agg["sizes"]:
+            cells = [fmt_stat((rows.get((size, s)) or {}).get("dev_f1")) for s in systems]
+            lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
     lines += ["", "Training time (s, mean over seeds; distilled students also need the teacher and its annotation pass):", "",
               "| labeled | " + " | ".join(heads) + " |",
               "|---|" + "---:|" * len(systems)]

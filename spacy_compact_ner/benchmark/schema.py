@@ -16,6 +16,7 @@ BENCHMARK_SCHEMA = "spacy-compact-ner/benchmark/v1"
 
 NULLABLE = {
     "std",  # one seed: no spread
+    "dev_f1",  # no seed of the (size, system) recorded its dev scores
     "torch_threads",  # torch not loaded
     "wheel",
     "wheel_bytes",  # no wheel built
@@ -90,6 +91,13 @@ def validate_cell(data: Any) -> List[str]:
         value = scores.get(key)
         if not _is_number(value) or not 0.0 <= value <= 1.0:
             problems.append(f"$.scores.{key}: expected a number in [0, 1], got {value!r}")
+    dev = data.get("dev_scores", {})  # optional: results written before it was recorded lack it
+    if not isinstance(dev, dict):
+        problems.append("$.dev_scores: expected an object")
+    else:
+        for key, value in dev.items():
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                problems.append(f"$.dev_scores.{key}: expected a number in [0, 1], got {value!r}")
     per_type = scores.get("ents_per_type")
     if not isinstance(per_type, dict):
         problems.append("$.scores.ents_per_type: expected an object")
@@ -156,6 +164,8 @@ def validate_benchmark(data: Any) -> List[str]:
             problems += _require(row, ("size", "n_labeled", "system", "n_seeds", "seeds"), rw)
             for key in ("f1", "precision", "recall", "train_seconds"):
                 problems += _validate_stat(row.get(key), f"{rw}.{key}")
+            if row.get("dev_f1") is not None:
+                problems += _validate_stat(row["dev_f1"], f"{rw}.dev_f1")
         per_type = dataset.get("per_type") or {}
         for system, labels in (per_type.get("systems") or {}).items():
             for label, stat in labels.items():
