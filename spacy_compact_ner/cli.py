@@ -568,7 +568,8 @@ def benchmark_variant_speed_command(
         write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, all_variants) if dev_metrics else None)
     except (ValueError, FileNotFoundError, SpeedError) as err:
         _fail(str(err))
-    for row in (r for r in data["variants"] if r["variant"] in {v.name for v in chosen}):
+    chosen_names = {v.name for v in chosen}
+    for row in (r for r in data["variants"] if r["variant"] in chosen_names):
         typer.echo(f"{row['variant']:<16} {row['threads'][str(thread_counts[0])]['words_per_second']:>10,.0f} words/s "
                    f"({thread_counts[0]} thread)  {row['parameters']:>12,} params")
     typer.echo(f"wrote {output} and {markdown}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import SYSTEMS, system_label
 from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
@@ -350,6 +350,15 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
         return system_label(system) + (" †" if system in marked else "")
 
     heads = [head(s) for s in systems]
+
+    def size_table(cell: Callable[[Optional[dict]], str]) -> List[str]:
+        """A labeled size per line, a system per column; ``cell`` formats one result row (None: not measured)."""
+        table = ["| labeled | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(systems)]
+        for size in agg["sizes"]:
+            cells = [cell(rows.get((size, s))) for s in systems]
+            table.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+        return table
+
     lines = [
         f"### Accuracy: {dataset_title(name)}",
         "",
@@ -357,38 +366,19 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
         "mean ± sample std over seeds (n = seeds measured); the labeled sample and training seed vary with the seed, "
         "the rest of the training split is the unlabeled text.",
         "",
-        "| labeled | " + " | ".join(heads) + " |",
-        "|---|" + "---:|" * len(systems),
+        *size_table(lambda row: fmt_stat((row or {}).get("f1"))),
     ]
-    for size in agg["sizes"]:
-        cells = [fmt_stat((rows.get((size, s)) or {}).get("f1")) for s in systems]
-        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
     if marked & set(systems):
         lines += ["", "† uses en_core_web_md's vectors, which also made the silver labels: an edge no other row has."]
     lines += ["", "Precision / recall (%, mean over seeds):", "",
-              "| labeled | " + " | ".join(heads) + " |",
-              "|---|" + "---:|" * len(systems)]
-    for size in agg["sizes"]:
-        cells = []
-        for s in systems:
-            row = rows.get((size, s))
-            cells.append(f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—")
-        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+              *size_table(lambda row: f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—")]
     if any(r.get("dev_f1") for r in agg["results"]):
         lines += ["", "Dev F1 (%) of the same models on the split each was selected on (the best checkpoint's "
                   "score, so optimistic for every system alike): the numbers to choose defaults by "
                   "(n = seeds whose result recorded it):", "",
-                  "| labeled | " + " | ".join(heads) + " |",
-                  "|---|" + "---:|" * len(systems)]
-        for size in agg["sizes"]:
-            cells = [fmt_stat((rows.get((size, s)) or {}).get("dev_f1")) for s in systems]
-            lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+                  *size_table(lambda row: fmt_stat((row or {}).get("dev_f1")))]
     lines += ["", "Training time (s, mean over seeds; distilled students also need the teacher and its annotation pass):", "",
-              "| labeled | " + " | ".join(heads) + " |",
-              "|---|" + "---:|" * len(systems)]
-    for size in agg["sizes"]:
-        cells = [f"{rows[(size, s)]['train_seconds']['mean']:,.0f}" if (size, s) in rows else "—" for s in systems]
-        lines.append(f"| {_size_heading(size, n_labeled.get(size))} | " + " | ".join(cells) + " |")
+              *size_table(lambda row: f"{row['train_seconds']['mean']:,.0f}" if row else "—")]
     per_type = agg["per_type"]
     top = per_type["size"]
     lines += ["", "Per-type F1 (%), " + ("all training sentences labeled:" if top == "all" else f"{top} labeled:"), ""]
