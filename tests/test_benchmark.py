@@ -297,6 +297,7 @@ def test_report_aggregates_and_checks_targets(tmp_path):
     assert (250, 1, "spacy_ner") in missing and (100, 2, "teacher") in missing
     assert len(data["cells"]["invalid"]) == 1 and "ents_f" in data["cells"]["invalid"][0]
     assert wnut["per_type"]["systems"]["teacher"]["LOC"]["mean"] == pytest.approx(44.5)
+    assert not any("no unlabeled docs" in n for n in wnut["notes"])  # every synthetic cell has 100
     status = {t["id"]: t["status"] for t in data["targets"]}
     assert status["student_f1_vs_teacher"] == "met"  # 43.5 / 44.5 = 97.8%
     assert status["student_beats_gold_only"] == "met"  # +5 at 100 and 250 and more at 500
@@ -306,6 +307,25 @@ def test_report_aggregates_and_checks_targets(tmp_path):
     assert "| 500 |" in md and "44.5 ± 0.7 (n=2)" in md and "Missing cells" in md and "n250-s1" in md
     assert "missing data" in md and "Per-type F1" in md
     assert (tmp_path / "benchmark_wnut16_f1.png").read_bytes()[:8] == PNG
+
+
+def test_report_notes_when_no_unlabeled_docs_are_left(tmp_path):
+    root = tmp_path / "metrics" / "benchmark"
+    make_cell(root, "wnut16", 500, 0, "student_full", 0.4)
+    make_cell(root, "wnut16", "all", 0, "student_full", 0.5, n_unlabeled=0)
+    make_cell(root, "wnut16", "all", 0, "student_kd", 0.5, n_unlabeled=0)
+    data = build_report(metrics_dir=root, speed_json=None, output_json=tmp_path / "b.json",
+                        output_md=tmp_path / "b.md", plot_dir=tmp_path)
+    notes = [n for n in data["accuracy"]["wnut16"]["notes"] if "no unlabeled docs" in n]
+    assert len(notes) == 1 and notes[0].startswith("wnut16 nall:")
+    assert "no unlabeled docs left" in (tmp_path / "b.md").read_text()
+    # per-type F1 of the largest size measured, not of an expected size with no cells yet
+    silver = tmp_path / "silver"
+    make_cell(silver, "sotu_silver", 500, 0, "teacher", 0.7)
+    data = build_report(metrics_dir=silver, speed_json=None, output_json=tmp_path / "b.json", datasets=(),
+                        output_md=tmp_path / "b.md", plot_dir=tmp_path, dataset_sizes={"sotu_silver": (500, 2000)})
+    per_type = data["accuracy"]["sotu_silver"]["per_type"]
+    assert per_type["size"] == 500 and per_type["systems"]["teacher"]["LOC"]["mean"] == pytest.approx(70.0)
 
 
 def test_config_mismatch_names_the_seeds_and_settings_that_differ():

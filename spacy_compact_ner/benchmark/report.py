@@ -161,8 +161,8 @@ def aggregate_dataset(
         for system in systems
         if seed not in index.get((size, system), {})
     ]
-    # per-type F1 of the largest labeled setting ("all" where the grid has it)
-    top = all_sizes[-1] if all_sizes else "all"
+    # per-type F1 of the largest labeled setting measured so far ("all" once the grid has it)
+    top = max(found_sizes, key=size_key) if found_sizes else (all_sizes[-1] if all_sizes else "all")
     per_type: dict = {"size": top, "labels": [], "systems": {}}
     labels = set()
     for system in all_systems:
@@ -176,6 +176,11 @@ def aggregate_dataset(
         per_type["systems"][system] = {label: stat(v) for label, v in sorted(values.items())}
         labels |= set(values)
     per_type["labels"] = sorted(labels)
+    no_unlabeled = sorted({c["size"] for c in mine if c["system"] == "student_full" and not c.get("n_unlabeled")},
+                          key=size_key)
+    for size in no_unlabeled:
+        notes.append(f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to unlabeled "
+                     "docs only) add nothing: the full student trains exactly as gold + KD there")
     test_hashes = sorted({c["test_sha256"] for c in mine})
     if len(test_hashes) > 1:
         notes.append(f"{name}: cells were scored on {len(test_hashes)} different test files")
