@@ -141,6 +141,9 @@ def aggregate_dataset(
             mismatch = config_mismatch(group)
             if mismatch:
                 notes.append(f"{name} n{size_label(size)} {system}: seeds trained with different configs: {mismatch}")
+            if system == "student_full" and any(not c.get("n_unlabeled") for c in group):
+                notes.append(f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to "
+                             "unlabeled docs only) add nothing: the full student trains exactly as gold + KD there")
             results.append({
                 "size": size,
                 "n_labeled": max(c["n_labeled"] for c in group),
@@ -176,11 +179,6 @@ def aggregate_dataset(
         per_type["systems"][system] = {label: stat(v) for label, v in sorted(values.items())}
         labels |= set(values)
     per_type["labels"] = sorted(labels)
-    no_unlabeled = sorted({c["size"] for c in mine if c["system"] == "student_full" and not c.get("n_unlabeled")},
-                          key=size_key)
-    for size in no_unlabeled:
-        notes.append(f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to unlabeled "
-                     "docs only) add nothing: the full student trains exactly as gold + KD there")
     test_hashes = sorted({c["test_sha256"] for c in mine})
     if len(test_hashes) > 1:
         notes.append(f"{name}: cells were scored on {len(test_hashes)} different test files")
