@@ -120,7 +120,7 @@ def _dev_f1(group: List[dict]) -> Optional[dict]:
 def aggregate_dataset(
     name: str, cells: List[dict], *, sizes: Sequence[Size], seeds: Sequence[int], systems: Sequence[str]
 ) -> dict:
-    """Mean ± std per (size, system) over the seeds present, per-type F1 at "all", missing cells."""
+    """Mean ± std per (size, system) over the seeds present, per-type F1 at the largest size measured, missing cells."""
     mine = [c for c in cells if c["dataset"] == name]
     found_sizes = {c["size"] for c in mine}
     all_sizes = sorted(set(sizes) | found_sizes, key=size_key)
