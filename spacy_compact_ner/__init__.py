@@ -9,14 +9,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "CompactNER": "spacy_compact_ner.pipeline",
-    "make_compact_ner": "spacy_compact_ner.pipeline",
-    "DistillationLoss": "spacy_compact_ner.distill.losses",
-    "make_distillation_loss": "spacy_compact_ner.distill.losses",
-    "create_distill_corpus_reader": "spacy_compact_ner.distill.reader",
-    "build_idcnn_encoder": "spacy_compact_ner.models",
-    "build_token_classifier": "spacy_compact_ner.models",
-    "build_transformer_with_features": "spacy_compact_ner.models",
+    "CompactNER": "spacy_compact_ner.component",
+    "make_compact_ner": "spacy_compact_ner.component",
+    "DistillationLoss": "spacy_compact_ner.losses",
+    "make_distillation_loss": "spacy_compact_ner.losses",
+    "create_distill_corpus_reader": "spacy_compact_ner.reader",
+    "build_idcnn_encoder": "spacy_compact_ner.idcnn",
+    "build_token_classifier": "spacy_compact_ner.classifier",
     "biluo_tags": "spacy_compact_ner.decoding",
     "viterbi": "spacy_compact_ner.decoding",
     "viterbi_batch": "spacy_compact_ner.decoding",

@@ -1,6 +1,6 @@
-"""`python -m spacy_compact_ner`: the command line (see `spacy_compact_ner.cli`)."""
+"""`python -m spacy_compact_ner`: the command line (see `spacy_compact_ner.tools.cli`)."""
 
-from spacy_compact_ner.cli import app
+from spacy_compact_ner.tools.cli import app
 
 if __name__ == "__main__":
     app(prog_name="spacy-compact-ner")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from spacy_compact_ner import assets as A
-from spacy_compact_ner.cli import app
+from spacy_compact_ner.tools import assets as A
+from spacy_compact_ner.tools.cli import app
 
 FILES = {"config.json": b'{"a": 1}', "vocab.txt": b"[PAD]\nhello\n"}
 EXTRA = {"README.md": b"not kept", "sub/config.json": b"nested, not kept"}

@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_compact_ner.cli import app
-from spacy_compact_ner.corpus import (
+from spacy_compact_ner.tools.cli import app
+from spacy_compact_ner.tools.corpus import (
     CorpusFormatError,
     iob2_to_docs,
     prepare_corpus,

@@ -6,11 +6,11 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from spacy_compact_ner.distill.annotate import annotate, ensemble_logits, parse_shard
-from spacy_compact_ner.distill.reader import create_distill_corpus_reader
-from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
-from spacy_compact_ner.testing import toy_docs
-from tests.conftest import ROOT
+from spacy_compact_ner.tools.annotate import annotate, ensemble_logits, parse_shard
+from spacy_compact_ner.reader import create_distill_corpus_reader
+from spacy_compact_ner.store import get_teacher_logits, set_teacher_logits
+from tests.fixtures import toy_docs
+from tests.fixtures import ROOT
 from tests.util import TINY_STUDENT, ents, interrupt_annotate, student_nlp
 
 STUDENT_OVERRIDES = {

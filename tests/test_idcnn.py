@@ -1,9 +1,9 @@
-"""The ID-CNN's dilated window (spacy_compact_ner/models/idcnn.py)."""
+"""The ID-CNN's dilated window (spacy_compact_ner/idcnn.py)."""
 import numpy
 import pytest
 from thinc.types import Ragged
 
-from spacy_compact_ner.models import dilated_window
+from spacy_compact_ner.idcnn import dilated_window
 
 LENGTHS = [[5, 0, 1, 3, 7], [1], [2, 2], [12], [0, 4, 0]]
 

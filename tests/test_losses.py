@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-from spacy_compact_ner.distill.losses import DistillationLoss, make_distillation_loss
+from spacy_compact_ner.losses import DistillationLoss, make_distillation_loss
 
 
 def _numeric_grad(loss, logits, *args, eps=1e-3):

@@ -1,12 +1,12 @@
-"""How the models run: no activations kept at inference (models/lean.py), the CPU gemm (models/cpu_ops.py)."""
+"""How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py)."""
 import tracemalloc
 from contextlib import contextmanager
 
 import numpy
 import pytest
 
-from spacy_compact_ner.models.cpu_ops import use_cpu_gemm
-from spacy_compact_ner.models.lean import _CHAIN_FORWARD, lean_chain_forward
+from spacy_compact_ner.cpu_ops import use_cpu_gemm
+from spacy_compact_ner.lean import _CHAIN_FORWARD, lean_chain_forward
 from tests.util import student_nlp, toy_examples, train
 
 

@@ -12,8 +12,8 @@ import sys
 import pytest
 import srsly
 
-from spacy_compact_ner.testing import make_tiny_bert, toy_words, write_tiny_glove, write_toy_iob2
-from tests.conftest import ROOT
+from tests.fixtures import make_tiny_bert, toy_words, write_tiny_glove, write_toy_iob2
+from tests.fixtures import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 import spacy
 from spacy.util import load_config, load_model_from_config, registry
 
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENTRY_POINTS = PYPROJECT["project"]["entry-points"]

@@ -18,11 +18,11 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from spacy_compact_ner.distill.annotate import iter_input_docs
-from spacy_compact_ner.distill.reader import create_distill_corpus_reader
-from spacy_compact_ner.distill.store import set_teacher_logits
-from spacy_compact_ner.testing import toy_docs, toy_sentences
-from tests.conftest import ROOT
+from spacy_compact_ner.tools.annotate import iter_input_docs
+from spacy_compact_ner.reader import create_distill_corpus_reader
+from spacy_compact_ner.store import set_teacher_logits
+from tests.fixtures import toy_docs, toy_sentences
+from tests.fixtures import ROOT
 from tests.util import TINY_STUDENT, ents, student_nlp, toy_examples, train
 
 # Texts without any entity: a real NER corpus teaches that numbers and punctuation alone are not

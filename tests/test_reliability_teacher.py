@@ -13,11 +13,11 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-import spacy_compact_ner.distill.annotate as annotate_module
-from spacy_compact_ner.distill.annotate import annotate, teacher_logits
-from spacy_compact_ner.distill.store import get_teacher_logits, set_teacher_logits
-from spacy_compact_ner.testing import toy_sentences
-from tests.conftest import ROOT
+import spacy_compact_ner.tools.annotate as annotate_module
+from spacy_compact_ner.tools.annotate import annotate, teacher_logits
+from spacy_compact_ner.store import get_teacher_logits, set_teacher_logits
+from tests.fixtures import toy_sentences
+from tests.fixtures import ROOT
 from tests.util import ents, interrupt_annotate
 
 SENTENCE = "Carol Bobson saw Tokyo for Acme Corp ."
@@ -221,7 +221,7 @@ def test_annotate_input_errors_name_the_file(trained_teacher, tmp_path, monkeypa
 
 
 def test_bounded_windows_cover_every_token_within_both_bounds():
-    from spacy_compact_ner.models.spans import configure_bounded_strided_spans
+    from spacy_compact_ner.tools.spans import configure_bounded_strided_spans
 
     nlp = spacy.blank("en")
     get_spans = configure_bounded_strided_spans(window=4, stride=3, max_chars=12)

@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 from tests.util import ents
 
 

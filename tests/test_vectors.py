@@ -11,9 +11,9 @@ from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
-from spacy_compact_ner.cli import app
-from spacy_compact_ner.testing import toy_words, write_tiny_glove
-from spacy_compact_ner.vectors import (
+from spacy_compact_ner.tools.cli import app
+from tests.fixtures import toy_words, write_tiny_glove
+from spacy_compact_ner.tools.vectors import (
     GLOVE_INDEX,
     VectorsError,
     build_vectors,
@@ -21,7 +21,7 @@ from spacy_compact_ner.vectors import (
     pruned_table,
     read_glove,
 )
-from tests.conftest import ROOT, TEACHER_OVERRIDES
+from tests.fixtures import ROOT, TEACHER_OVERRIDES
 from tests.util import ents, student_nlp, toy_examples
 
 WORDS = ["the", "for", "paris", "alice", "visited", "acme", "corp", "london", "bob", "tokyo"]

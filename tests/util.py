@@ -7,8 +7,8 @@ from spacy.language import Language
 from spacy.training import Example
 from spacy.util import load_config
 
-from spacy_compact_ner.testing import toy_docs
-from tests.conftest import ROOT
+from tests.fixtures import toy_docs
+from tests.fixtures import ROOT
 
 # The component's own tests run without static vectors (tests/test_vectors.py covers them).
 TINY_STUDENT = {
@@ -53,7 +53,7 @@ def interrupt_annotate(monkeypatch, *args, **kwargs) -> None:
     """Run ``annotate(*args, **kwargs)`` and interrupt it as the teacher starts its second chunk."""
     import pytest
 
-    import spacy_compact_ner.distill.annotate as annotate_module
+    import spacy_compact_ner.tools.annotate as annotate_module
 
     real = annotate_module.teacher_logits
     calls = {"n": 0}

@@ -31,7 +31,7 @@ from .common import cpu_count, machine_info, now_iso, write_json, write_text
 
 SPEED_SCHEMA = "spacy-compact-ner/benchmark-speed/v1"
 WORKER = Path(__file__).with_name("worker.py")
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "spacy_compact_ner"
 PACKAGE_MARKERS = ("spacy-compact-ner.", "compact_ner")
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -84,7 +84,7 @@ def iter_source_texts(source: Path, nlp) -> Iterator[str]:
     a .txt file or a folder of .txt files (sentences; folder files newest-first by name)."""
     from spacy.tokens import DocBin
 
-    from ..corpus import text_units
+    from spacy_compact_ner.tools.corpus import text_units
 
     source = Path(source)
     if not source.exists():
@@ -219,7 +219,7 @@ def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR, roots: Option
     """sha256 of the code that runs while ``model`` is timed: the worker, and, when the pipeline's
     config uses this package's components or architectures, the package modules its entry points
     (``roots``; default: the installed distribution's) import, directly or not. Without entry points
-    (not installed) every module outside ``benchmark/`` counts."""
+    (not installed) every module of the package counts."""
     text = config_text(model)
     files = [WORKER]
     if any(marker in text for marker in PACKAGE_MARKERS):
@@ -227,8 +227,7 @@ def code_fingerprint(model: Path, package_dir: Path = PACKAGE_DIR, roots: Option
         if roots:
             files += imported_files(roots, Path(package_dir))
         else:
-            files += sorted(f for f in Path(package_dir).rglob("*.py")
-                            if "benchmark" not in f.relative_to(package_dir).parts)
+            files += sorted(Path(package_dir).rglob("*.py"))
     digest = hashlib.sha256()
     for path in files:
         name = path.relative_to(package_dir) if path.is_relative_to(package_dir) else Path(path.name)

@@ -61,7 +61,7 @@ def build_silver(
     """
     import spacy
 
-    from ..corpus import reservoir_sample, text_source_units
+    from spacy_compact_ner.tools.corpus import reservoir_sample, text_source_units
 
     if n_sentences <= 0:
         raise ValueError(f"n_sentences must be positive, got {n_sentences}")

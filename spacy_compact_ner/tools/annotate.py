@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from .store import iter_docbin_docs, set_teacher_logits
+from ..store import iter_docbin_docs, set_teacher_logits
 
 TEXT_SUFFIXES = (".txt", ".text")
 
@@ -65,7 +65,7 @@ def find_ner_component(nlp: Language, name: Optional[str] = None) -> str:
 
 def iter_input_docs(nlp: Language, inputs: Sequence[Path], *, text_unit: str = "line") -> Iterator[Doc]:
     """Docs from ``.spacy`` files or folders (gold entities kept) and plain-text files (no annotation)."""
-    from ..corpus import read_text_docs
+    from .corpus import read_text_docs
 
     for path in inputs:
         path = Path(path)

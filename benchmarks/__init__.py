@@ -11,7 +11,7 @@ whatever results exist into ``metrics/benchmark.{json,md}`` and plots.
   numbers, writes JSON, markdown and PNG plots.
 - ``schema``: validators of the JSON files (no dependency), used by the tests and the report.
 
-Nothing heavy is imported here, so ``python -m spacy_compact_ner`` starts quickly.
+Nothing heavy is imported here, so ``python -m benchmarks`` starts quickly.
 """
 
 SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors")

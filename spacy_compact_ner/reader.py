@@ -8,7 +8,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from ..decoding import labels_from_tags
+from .decoding import labels_from_tags
 from .store import get_teacher_logits, read_docbin
 
 

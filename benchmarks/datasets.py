@@ -1,11 +1,11 @@
 """Datasets of the accuracy benchmark.
 
 A dataset is gold NER data in IOB2 (``token<TAB>tag``), split deterministically into train/dev/test by
-`spacy_compact_ner.corpus.prepare_corpus`; each cell of the grid draws its labeled sample (size, seed)
+`spacy_compact_ner.tools.corpus.prepare_corpus`; each cell of the grid draws its labeled sample (size, seed)
 from train and keeps the rest of train as unlabeled text. WNUT-16 is the first dataset; a second one
 (e.g. a silver State-of-the-Union set labeled by en_core_web_md, written as IOB2) plugs in by name:
 
-    python -m spacy_compact_ner benchmark accuracy silver_sotu.iob2 --dataset sotu_silver --n-test 1000
+    python -m benchmarks accuracy silver_sotu.iob2 --dataset sotu_silver --n-test 1000
 
 Every cell of one dataset is scored on the same test split (the split seed is fixed per dataset), and
 the cell JSONs record the test file's sha256 so the report can check it.
@@ -52,7 +52,7 @@ class BenchmarkDataset:
 
     def prepare(self, output_dir: Path, *, size: Size, seed: int) -> dict:
         """Write train/dev/test/unlabeled.spacy of one cell and return its corpus statistics."""
-        from ..corpus import prepare_corpus
+        from spacy_compact_ner.tools.corpus import prepare_corpus
 
         if not Path(self.iob2).is_file():
             raise FileNotFoundError(f"dataset {self.name}: gold IOB2 file not found: {self.iob2}")

@@ -1,15 +1,15 @@
-"""The silver dataset (benchmark/silver.py) and how the report labels it."""
+"""The silver dataset (benchmarks/silver.py) and how the report labels it."""
 import json
 
 import pytest
 import spacy
 from typer.testing import CliRunner
 
-from spacy_compact_ner.benchmark.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
-from spacy_compact_ner.benchmark.silver import build_silver, meta_path, tag_sentences
-from spacy_compact_ner.cli import app
-from spacy_compact_ner.corpus import read_iob2
-from spacy_compact_ner.testing import toy_sentences, write_toy_tagger
+from benchmarks.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
+from benchmarks.silver import build_silver, meta_path, tag_sentences
+from benchmarks.cli import app
+from spacy_compact_ner.tools.corpus import read_iob2
+from tests.fixtures import toy_sentences, write_toy_tagger
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_build_silver_errors(texts, toy_tagger, tmp_path):
     with pytest.raises(ValueError, match="min_tokens"):
         build_silver(texts, toy_tagger, tmp_path / "x.txt", n_sentences=5, min_tokens=9, max_tokens=3)
     assert not (tmp_path / "x.txt").exists()
-    result = CliRunner().invoke(app, ["benchmark", "silver", str(texts), str(tmp_path / "nope"), str(tmp_path / "x.txt")])
+    result = CliRunner().invoke(app, ["silver", str(texts), str(tmp_path / "nope"), str(tmp_path / "x.txt")])
     assert result.exit_code == 1 and "not a spaCy pipeline" in result.output
 
 
@@ -73,7 +73,7 @@ def test_tag_sentences_drops_spaces_and_keeps_entities_whole(toy_tagger):
 
 def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
     out = tmp_path / "s.txt"
-    result = CliRunner().invoke(app, ["benchmark", "silver", str(texts), str(toy_tagger), str(out), "--sentences", "20"])
+    result = CliRunner().invoke(app, ["silver", str(texts), str(toy_tagger), str(out), "--sentences", "20"])
     assert result.exit_code == 0, result.output
     assert "silver labels: " in result.output and len(read_iob2(out)) == 20
     assert "silver" in dataset_title("sotu_silver") and dataset_title("wnut16") == "wnut16"

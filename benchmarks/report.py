@@ -38,7 +38,7 @@ MARGIN_TARGETS = (
 
 
 def is_silver(dataset: str) -> bool:
-    """A dataset named ``*_silver`` has a model's predictions as reference (see benchmark/silver.py)."""
+    """A dataset named ``*_silver`` has a model's predictions as reference (see benchmarks/silver.py)."""
     return dataset.endswith("_silver")
 
 
@@ -633,7 +633,7 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     lines = [
         "## Benchmark",
         "",
-        f"Generated {data['date']} by `python -m spacy_compact_ner benchmark report` from {data['cells']['count']} "
+        f"Generated {data['date']} by `python -m benchmarks report` from {data['cells']['count']} "
         f"result files under `{data['cells']['root']}` (each: one dataset, labeled size, seed and system).",
         "",
         "### Targets (computed from the measurements below)",
@@ -647,7 +647,7 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     if data.get("speed"):
         lines.append(speed_markdown(data["speed"], image_prefix=image_prefix))
     else:
-        lines += ["### Speed and size", "", "_missing: not measured yet (`python -m spacy_compact_ner benchmark speed`)._"]
+        lines += ["### Speed and size", "", "_missing: not measured yet (`python -m benchmarks speed`)._"]
     if data["cells"]["invalid"]:
         lines += ["", "Result files skipped as invalid:"] + [f"- {p}" for p in data["cells"]["invalid"]]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..variants import overrides_label
+from .variants import overrides_label
 from .accuracy import override_strings
 from .common import machine_info, now_iso, write_json, write_text
 from .speed import SpeedSettings, needs_torch, prepare_texts, run_worker

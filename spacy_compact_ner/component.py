@@ -18,9 +18,9 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 
-from ..decoding import biluo_tags, labels_from_tags, log_softmax, tags_to_spans, viterbi_batch
-from ..distill.losses import DistillationLoss, make_distillation_loss
-from ..distill.store import get_teacher_logits
+from .decoding import biluo_tags, labels_from_tags, log_softmax, tags_to_spans, viterbi_batch
+from .losses import DistillationLoss, make_distillation_loss
+from .store import get_teacher_logits
 
 DEFAULT_MODEL_CONFIG = """
 [model]

@@ -1,7 +1,7 @@
 """Speed worker: load one pipeline and time it, in its own process (run by `benchmark.speed`).
 
 Standalone on purpose: at start it imports only the standard library (spaCy and
-spacy_compact_ner.summary only after torch may have been blocked), so it can also run under another
+spacy_compact_ner.tools.summary only after torch may have been blocked), so it can also run under another
 interpreter, e.g. a venv where only the packaged pipeline and its requirements are installed.
 
 The parent sets the thread environment (OMP/MKL/OPENBLAS/BLIS/RAYON...) before this process starts;
@@ -182,7 +182,7 @@ def main(argv=None) -> None:
         block_torch()
     resettable = reset_peak_rss()
     import spacy
-    from spacy_compact_ner.summary import count_parameters
+    from spacy_compact_ner.tools.summary import count_parameters
 
     start = time.perf_counter()
     nlp = spacy.load(args.model)

@@ -1,3 +1,4 @@
+"""Shared fixtures of the package's tests (tests/) and the harness's (benchmarks/tests/)."""
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,9 +16,8 @@ import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
-from spacy_compact_ner.testing import make_tiny_bert, toy_docs, toy_words, write_tiny_glove
+from tests.fixtures import ROOT, TEACHER_OVERRIDES, make_tiny_bert, toy_docs, toy_words, write_tiny_glove
 
-ROOT = Path(__file__).parent.parent
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -36,7 +36,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def toy_vectors(tmp_path_factory) -> Path:
     """A tiny vectors pipeline folder covering every toy word (8 dims), as `paths.vectors`."""
-    from spacy_compact_ner.vectors import build_vectors
+    from spacy_compact_ner.tools.vectors import build_vectors
 
     root = tmp_path_factory.mktemp("toy_vectors")
     glove = write_tiny_glove(root / "glove", toy_words(), dims=8, seed=1)
@@ -55,20 +55,6 @@ def toy_corpus(tmp_path_factory) -> dict:
         DocBin(docs=toy_docs(nlp.vocab, n, seed=seed)).to_disk(path)
         paths[name] = path
     return paths
-
-
-# The fixture teacher has the hashed case/shape features (feature_width 32; the shipped default is the
-# plain transformer, which the project smoke test trains), so the tests cover the feature path too.
-TEACHER_OVERRIDES = {
-    "components.ner.model.tok2vec.feature_width": 32,
-    "training.max_epochs": 15,
-    "training.eval_frequency": 20,
-    "training.batcher.size": 100,
-    "training.optimizer.learn_rate.warmup_steps": 5,
-    "training.optimizer.learn_rate.initial_rate": 0.003,
-    "training.optimizer.learn_rate.total_steps": 1000,
-    "training.logger.progress_bar": False,
-}
 
 
 @pytest.fixture(scope="session")

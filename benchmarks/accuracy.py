@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
-from ..assets import sha256_file
+from spacy_compact_ner.tools.assets import sha256_file
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
 
 if TYPE_CHECKING:  # variants.py imports this module
-    from ..variants import Variant
+    from .variants import Variant
 
 CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"
 DISTILLED = ("student_full", "student_kd")
@@ -105,7 +105,7 @@ class TrainSettings:
     student_variants: Path = Path("configs/student_variants.json")
 
     def student_variant(self, name: str) -> "Variant":
-        from ..variants import read_variants, select_variants
+        from .variants import read_variants, select_variants
 
         return select_variants(read_variants(self.student_variants), [name])[0]
 
@@ -498,7 +498,7 @@ class Cell:
             if system == "spacy_ner_vectors" and not (Path(self.settings.baseline_vectors) / "vocab").is_dir():
                 raise FileNotFoundError(
                     f"vectors of the spacy_ner_vectors baseline not found: {self.settings.baseline_vectors} "
-                    "(fetch en_core_web_md with `python -m spacy_compact_ner benchmark fetch-md`)"
+                    "(fetch en_core_web_md with `python -m benchmarks fetch-md`)"
                 )
             train = self._train(
                 system,
@@ -581,7 +581,7 @@ def order_systems(
         )
     variants = [s for s in chosen if variant_of(s)]
     if variants:
-        from ..variants import read_variants, select_variants
+        from .variants import read_variants, select_variants
 
         for variant in select_variants(read_variants(student_variants), [variant_of(s) for s in variants]):
             data = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)

@@ -64,7 +64,7 @@ def require_local_encoder(*, path: Optional[str], vectors: Optional[str] = None)
 
     spacy-transformers treats a missing path as a model hub name; this fails first, with the path.
     """
-    from ..vectors import check_vectors_path
+    from .vectors import check_vectors_path
 
     def check(nlp: Language) -> Language:
         check_vectors_path(vectors)

@@ -1,20 +1,20 @@
-"""Config variants scored on dev (spacy_compact_ner.variants and the `variants` command)."""
+"""Config variants scored on dev (benchmarks.variants and the `variants` command)."""
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from spacy_compact_ner.benchmark.accuracy import Budget, Steps, override_value
-from spacy_compact_ner.cli import app
-from spacy_compact_ner.variants import (
+from benchmarks.accuracy import Budget, Steps, override_value
+from benchmarks.cli import app
+from benchmarks.variants import (
     VariantsError,
     read_variants,
     run_variants,
     select_variants,
     variants_table,
 )
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 
 
 def write_variants(path: Path, data) -> Path:
@@ -216,7 +216,7 @@ def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
     dev_metrics.mkdir()
     (dev_metrics / "large-s0.json").write_text(json.dumps(
         {"variant_overrides": {"components.ner.model.tok2vec.width": "64"}, "scores": {"ents_f": 0.5}}))
-    args = ["benchmark", "variant-speed", str(ROOT / "configs" / "student.cfg"), str(variants),
+    args = ["variant-speed", str(ROOT / "configs" / "student.cfg"), str(variants),
             "--init-data", str(toy_corpus["train"]), "--texts", str(toy_corpus["dev"]),
             "--set", "components.ner.model.tok2vec.include_static_vectors=false",
             "--set", "components.ner.model.tok2vec.rows=[500,200,200,100]", "--dev-metrics", str(dev_metrics),
