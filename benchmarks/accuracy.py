@@ -34,22 +34,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
 from spacy_compact_ner.tools.assets import sha256_file
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
+from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
+from .schema import CELL_SCHEMA
+from .variants import Variant, read_variants, select_variants
 
-if TYPE_CHECKING:  # variants.py imports this module
-    from .variants import Variant
-
-CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"
 DISTILLED = ("student_full", "student_kd")
 STUDENT_LOSS_OVERRIDES: Dict[str, Dict[str, float]] = {
     "student_full": {},
@@ -64,33 +61,25 @@ SPACY_NER_VECTORS_CONFIG = "spacy_ner_vectors.cfg"
 Log = Callable[[str], None]
 
 
-class BenchmarkStepError(RuntimeError):
-    """A training, annotation or evaluation subprocess failed (the message holds its log's tail)."""
-
-
-class BudgetExhausted(Exception):
-    """No new step may start: the --max-cells or --time-budget limit is reached."""
-
-
 @dataclass
 class TrainSettings:
-    """How each system is trained; the defaults are project.yml's vars (the project passes them explicitly)."""
+    """How each system is trained. A size left at None is the config's own value (no override): the
+    numbers live in the configs, and project.yml's vars, which the project passes, override them."""
 
     teacher_config: Path = Path("configs/teacher.cfg")
     student_config: Path = Path("configs/student.cfg")
     teacher_encoder: Path = Path("assets/minilm")
-    teacher_epochs: int = 30
-    teacher_batch_size: int = 1000
-    teacher_warmup_steps: int = 30
-    teacher_total_steps: int = 450
-    teacher_learn_rate: float = 0.0002
-    # -1: stop at teacher_total_steps (the learning rate has decayed to 0 there); 0: no cap.
+    teacher_epochs: Optional[int] = None
+    teacher_batch_size: Optional[int] = None
+    teacher_warmup_steps: Optional[int] = None
+    teacher_total_steps: Optional[int] = None
+    teacher_learn_rate: Optional[float] = None
+    # -1: stop at the teacher's total_steps (the learning rate has decayed to 0 there); 0: no cap.
     teacher_max_steps: int = -1
-    student_epochs: int = 40
-    spacy_ner_epochs: int = 40
-    # spaCy's accuracy config with vectors costs ~2 s a step on 2 cores (vs ~0.1 for the default CNN);
-    # its dev F1 peaked within 7 epochs at 500 labeled.
-    spacy_ner_vectors_epochs: int = 15
+    student_epochs: Optional[int] = None
+    # max_epochs of spaCy's two baselines (None: what `spacy init config` writes)
+    spacy_ner_epochs: Optional[int] = None
+    spacy_ner_vectors_epochs: Optional[int] = None
     # Static vectors of the students (a folder made by `spacy_compact_ner vectors`; None: no vectors)
     # and of the spacy_ner_vectors baseline (a pipeline with vectors).
     student_vectors: Optional[Path] = None
@@ -104,21 +93,27 @@ class TrainSettings:
     # Where the ``variant.<name>`` systems are defined (the student-variants file).
     student_variants: Path = Path("configs/student_variants.json")
 
-    def student_variant(self, name: str) -> "Variant":
-        from .variants import read_variants, select_variants
-
+    def student_variant(self, name: str) -> Variant:
         return select_variants(read_variants(self.student_variants), [name])[0]
 
     def teacher_overrides(self) -> Dict[str, object]:
-        max_steps = self.teacher_total_steps if self.teacher_max_steps < 0 else self.teacher_max_steps
-        return {
-            "paths.teacher_encoder": str(Path(self.teacher_encoder).resolve()),
+        total_steps_key = "training.optimizer.learn_rate.total_steps"
+        max_steps = self.teacher_max_steps
+        if max_steps < 0:
+            max_steps = self.teacher_total_steps
+            if max_steps is None:
+                max_steps = config_value(self.teacher_config, total_steps_key)
+        sizes = {
             "training.max_epochs": self.teacher_epochs,
-            "training.max_steps": max_steps,
             "training.batcher.size": self.teacher_batch_size,
             "training.optimizer.learn_rate.warmup_steps": self.teacher_warmup_steps,
-            "training.optimizer.learn_rate.total_steps": self.teacher_total_steps,
+            total_steps_key: self.teacher_total_steps,
             "training.optimizer.learn_rate.initial_rate": self.teacher_learn_rate,
+        }
+        return {
+            "paths.teacher_encoder": str(Path(self.teacher_encoder).resolve()),
+            **given(sizes),
+            "training.max_steps": max_steps,
             "training.logger.progress_bar": False,
             **self.teacher_set,
         }
@@ -129,7 +124,7 @@ class TrainSettings:
             vectors = {"paths.vectors": str(Path(self.student_vectors).resolve()),
                        "components.ner.model.tok2vec.include_static_vectors": True}
         return {
-            "training.max_epochs": self.student_epochs,
+            **given({"training.max_epochs": self.student_epochs}),
             "training.logger.progress_bar": False,
             **vectors,
             **STUDENT_LOSS_OVERRIDES[system],
@@ -141,7 +136,23 @@ class TrainSettings:
         if system == "spacy_ner_vectors":
             epochs = self.spacy_ner_vectors_epochs
             vectors = {"paths.vectors": str(Path(self.baseline_vectors).resolve()), "training.max_steps": 0}
-        return {"training.max_epochs": epochs, "training.logger.progress_bar": False, **vectors, **self.spacy_ner_set}
+        return {**given({"training.max_epochs": epochs}), "training.logger.progress_bar": False, **vectors,
+                **self.spacy_ner_set}
+
+
+def given(overrides: Dict[str, Optional[object]]) -> Dict[str, object]:
+    """The overrides whose value is set (None: keep the config's own value)."""
+    return {key: value for key, value in overrides.items() if value is not None}
+
+
+def config_value(config: Path, key: str) -> object:
+    """A value of a training config by its dotted key (uninterpolated)."""
+    from spacy.util import load_config
+
+    section: object = load_config(config, interpolate=False)
+    for part in key.split("."):
+        section = section[part]  # type: ignore[index]
+    return section
 
 
 def spacy_ner_config_text(optimize: str = "efficiency") -> str:
@@ -153,91 +164,6 @@ def spacy_ner_config_text(optimize: str = "efficiency") -> str:
 
     config = init_config(lang="en", pipeline=["ner"], optimize=optimize, gpu=False)
     return config.to_str()
-
-
-# ---------------------------------------------------------------------------------------------
-# Subprocess steps
-
-
-class Steps:
-    """The expensive steps, each a subprocess whose output goes to a log file.
-
-    The grid calls only these three methods, so a test can replace them with fakes.
-    """
-
-    def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
-        self.python = python
-        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
-
-    def _run(self, cmd: List[str], log_path: Path) -> float:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        with log_path.open("w", encoding="utf8") as log:
-            log.write("$ " + " ".join(cmd) + "\n")
-            log.flush()
-            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            tail = "\n".join(log_path.read_text(encoding="utf8", errors="replace").splitlines()[-25:])
-            raise BenchmarkStepError(f"command failed (exit {done.returncode}), log {log_path}:\n{tail}")
-        return seconds
-
-    def train(self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int) -> float:
-        cmd = [self.python, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id)]
-        for key, value in overrides.items():
-            cmd += [f"--{key}", override_value(value)]
-        return self._run(cmd, output / "train.log")
-
-    def annotate(self, teacher: Path, inputs: Sequence[Path], output: Path, *, batch_size: int, gpu_id: int) -> float:
-        cmd = [self.python, "-m", "spacy_compact_ner", "annotate", str(teacher), *map(str, inputs), str(output),
-               "--batch-size", str(batch_size), "--gpu-id", str(gpu_id)]
-        return self._run(cmd, output.parent / "annotate.log")
-
-    def evaluate(self, model: Path, data: Path, output: Path, *, gpu_id: int) -> dict:
-        cmd = [self.python, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output),
-               "--gpu-id", str(gpu_id)]
-        self._run(cmd, output.with_suffix(".log"))
-        return json.loads(output.read_text())
-
-
-def override_value(value: object) -> str:
-    """A config value as ``spacy train`` reads it on the command line (lists and dicts as JSON)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, dict)) or value is None:
-        return json.dumps(value)
-    return str(value)
-
-
-def override_strings(overrides: Optional[Dict[str, object]]) -> Dict[str, str]:
-    """Each override's value as `override_value` writes it (how results record their overrides)."""
-    return {key: override_value(value) for key, value in (overrides or {}).items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Budget
-
-
-class Budget:
-    """At most ``max_results`` new result files and ``seconds`` of wall time (0: no limit)."""
-
-    def __init__(self, max_results: int = 0, seconds: float = 0.0) -> None:
-        self.max_results = max_results
-        self.seconds = seconds
-        self.start = time.monotonic()
-        self.results = 0
-        self.reason: Optional[str] = None
-
-    def check(self) -> None:
-        """Raise BudgetExhausted if no new step may start."""
-        if self.max_results and self.results >= self.max_results:
-            self.reason = f"--max-cells {self.max_results} reached"
-        elif self.seconds and time.monotonic() - self.start >= self.seconds:
-            self.reason = f"--time-budget of {self.seconds / 60:.0f} min used"
-        if self.reason:
-            raise BudgetExhausted(self.reason)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,8 +507,6 @@ def order_systems(
         )
     variants = [s for s in chosen if variant_of(s)]
     if variants:
-        from .variants import read_variants, select_variants
-
         for variant in select_variants(read_variants(student_variants), [variant_of(s) for s in variants]):
             data = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
             if data:

@@ -42,7 +42,7 @@ def variants_command(
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep the trained models (default: deleted)."),
 ) -> None:
     """Train each config variant and score it on dev; finished (variant, seed) runs are skipped (resumable)."""
-    from .accuracy import BenchmarkStepError, Budget
+    from .runner import BenchmarkStepError, Budget
     from .common import parse_assignments, parse_ints, split_list
     from .variants import load_results, measured_seeds, read_variants, run_variants, select_variants, write_table
 
@@ -89,18 +89,20 @@ def benchmark_accuracy_command(
     teacher_config: Path = typer.Option(Path("configs/teacher.cfg"), "--teacher-config"),
     student_config: Path = typer.Option(Path("configs/student.cfg"), "--student-config"),
     teacher_encoder: Path = typer.Option(Path("assets/minilm"), "--teacher-encoder"),
-    teacher_epochs: int = typer.Option(30, "--teacher-epochs"),
-    teacher_batch_size: int = typer.Option(1000, "--teacher-batch-size"),
-    teacher_warmup_steps: int = typer.Option(30, "--teacher-warmup-steps"),
-    teacher_total_steps: int = typer.Option(450, "--teacher-total-steps"),
-    teacher_learn_rate: float = typer.Option(0.0002, "--teacher-learn-rate"),
+    # Training sizes: unset keeps the config's own value (project.yml passes its vars).
+    teacher_epochs: Optional[int] = typer.Option(None, "--teacher-epochs"),
+    teacher_batch_size: Optional[int] = typer.Option(None, "--teacher-batch-size"),
+    teacher_warmup_steps: Optional[int] = typer.Option(None, "--teacher-warmup-steps"),
+    teacher_total_steps: Optional[int] = typer.Option(None, "--teacher-total-steps"),
+    teacher_learn_rate: Optional[float] = typer.Option(None, "--teacher-learn-rate"),
     teacher_max_steps: int = typer.Option(
-        -1, "--teacher-max-steps", help="-1: stop at --teacher-total-steps (learning rate 0 there); 0: no cap."
+        -1, "--teacher-max-steps", help="-1: stop at the teacher's total_steps (learning rate 0 there); 0: no cap."
     ),
-    student_epochs: int = typer.Option(40, "--student-epochs"),
-    spacy_ner_epochs: int = typer.Option(40, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner."),
-    spacy_ner_vectors_epochs: int = typer.Option(
-        15, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (accuracy config)."
+    student_epochs: Optional[int] = typer.Option(None, "--student-epochs"),
+    spacy_ner_epochs: Optional[int] = typer.Option(None, "--spacy-ner-epochs",
+                                                   help="max_epochs of spaCy's default ner."),
+    spacy_ner_vectors_epochs: Optional[int] = typer.Option(
+        None, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (accuracy config)."
     ),
     annotate_batch_size: int = typer.Option(64, "--annotate-batch-size"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
@@ -235,6 +237,7 @@ def benchmark_speed_command(
     import json as _json
 
     from .common import parse_assignments, parse_ints, split_list
+    from .report import write_speed
     from .speed import SpeedError, SpeedSettings, run_speed
 
     try:
@@ -268,11 +271,12 @@ def benchmark_speed_command(
         if scaling_processes not in ("isolated", "shared"):
             _fail("--scaling-processes must be isolated or shared")
         data = run_speed(
-            models, texts, output_json=output, output_md=markdown, cache_dir=cache_dir, work_dir=work_dir,
-            settings=settings, wheels={k: Path(v) for k, v in parse_assignments(wheel, name="--wheel").items()},
-            pythons=parse_assignments(python, name="--python"), build_wheels=build_wheels, force=force, plot=plot,
-            image_prefix=image_prefix, log=typer.echo,
+            models, texts, cache_dir=cache_dir, work_dir=work_dir, settings=settings,
+            wheels={k: Path(v) for k, v in parse_assignments(wheel, name="--wheel").items()},
+            pythons=parse_assignments(python, name="--python"), build_wheels=build_wheels, force=force,
+            log=typer.echo,
         )
+        write_speed(data, output, markdown, plot=plot, image_prefix=image_prefix, log=typer.echo)
     except (ValueError, FileNotFoundError, SpeedError) as err:
         _fail(str(err))
     for name, system in data["systems"].items():

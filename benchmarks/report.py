@@ -570,6 +570,30 @@ def plot_scaling(speed: dict, path: Path) -> bool:
 # The report
 
 
+def write_speed(
+    data: dict,
+    output_json: Path,
+    output_md: Optional[Path] = None,
+    *,
+    plot: Optional[Path] = None,
+    image_prefix: str = "",
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Add the speed targets (and the scaling plot) to the measurements of `speed.run_speed`, write the
+    JSON and the markdown. RETURNS (dict): the speed JSON as written."""
+    data["targets"] = speed_targets(data)
+    if plot is not None:
+        try:
+            if plot_scaling(data, plot):
+                data["plot"] = str(plot)
+        except ImportError as err:  # matplotlib is a dev extra
+            log(f"[speed] no plot ({err}); install matplotlib")
+    write_json(output_json, data)
+    if output_md is not None:
+        write_text(output_md, speed_markdown(data, image_prefix=image_prefix) + "\n")
+    return data
+
+
 def build_report(
     *,
     metrics_dir: Path = Path("metrics/benchmark"),

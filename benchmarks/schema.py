@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, List
 
-from .accuracy import CELL_SCHEMA
-from .speed import SPEED_SCHEMA
-
+# The schema id of each JSON file the harness writes (its "schema" key); the writers import them from here.
+CELL_SCHEMA = "spacy-compact-ner/benchmark-cell/v1"
+SPEED_SCHEMA = "spacy-compact-ner/benchmark-speed/v1"
 BENCHMARK_SCHEMA = "spacy-compact-ner/benchmark/v1"
+VARIANT_SCHEMA = "spacy-compact-ner/variant-run/v1"
+VARIANT_SPEED_SCHEMA = "spacy-compact-ner/variant-speed/v1"
 
 NULLABLE = {
     "std",  # one seed: no spread

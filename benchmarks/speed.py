@@ -27,9 +27,9 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 from . import SYSTEM_LABELS
 from .code_hash import entry_point_modules, imported_files
-from .common import cpu_count, machine_info, now_iso, write_json, write_text
+from .common import cpu_count, machine_info, now_iso, write_json
+from .schema import SPEED_SCHEMA
 
-SPEED_SCHEMA = "spacy-compact-ner/benchmark-speed/v1"
 WORKER = Path(__file__).with_name("worker.py")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "spacy_compact_ner"
 PACKAGE_MARKERS = ("spacy-compact-ner.", "compact_ner")
@@ -495,8 +495,6 @@ def run_speed(
     models: Dict[str, Path],
     sources: Sequence[Path],
     *,
-    output_json: Path = Path("metrics/benchmark_speed.json"),
-    output_md: Optional[Path] = Path("metrics/benchmark_speed.md"),
     cache_dir: Path = Path("metrics/benchmark/speed"),
     work_dir: Path = Path("training/benchmark/speed"),
     settings: Optional[SpeedSettings] = None,
@@ -504,20 +502,17 @@ def run_speed(
     pythons: Optional[Dict[str, str]] = None,
     build_wheels: bool = True,
     force: bool = False,
-    plot: Optional[Path] = None,
-    image_prefix: str = "",
     log: Log = print,
 ) -> dict:
-    """Measure every pipeline in ``models`` (name -> path) and write JSON and markdown.
+    """Measure every pipeline in ``models`` (name -> path); `report.write_speed` checks the targets and
+    writes the JSON, markdown and plot.
 
     sources (Sequence[Path]): Text sources, in order (e.g. the test .spacy, then the SOTU folder).
     cache_dir (Path): Per-system results, reused when model, text and settings are unchanged.
     wheels (Dict[str, Path]): Existing wheels by system name; others are built if ``build_wheels``.
     pythons (Dict[str, str]): Interpreter per system (default: this one).
-    RETURNS (dict): The speed JSON.
+    RETURNS (dict): The speed JSON's measurements (no targets yet).
     """
-    from .report import plot_scaling, speed_markdown, speed_targets
-
     settings = settings or SpeedSettings()
     wheels = wheels or {}
     pythons = pythons or {}
@@ -568,14 +563,4 @@ def run_speed(
         "systems": systems,
         "failed": failed,
     }
-    data["targets"] = speed_targets(data)
-    if plot is not None:
-        try:
-            if plot_scaling(data, plot):
-                data["plot"] = str(plot)
-        except ImportError as err:  # matplotlib is a dev extra
-            log(f"[speed] no plot ({err}); install matplotlib")
-    write_json(output_json, data)
-    if output_md is not None:
-        write_text(output_md, speed_markdown(data, image_prefix=image_prefix) + "\n")
     return data

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .variants import overrides_label
-from .accuracy import override_strings
+from .runner import override_strings
+from .schema import VARIANT_SPEED_SCHEMA
 from .common import machine_info, now_iso, write_json, write_text
 from .speed import SpeedSettings, needs_torch, prepare_texts, run_worker
 
-VARIANT_SPEED_SCHEMA = "spacy-compact-ner/variant-speed/v1"
 
 
 def init_variant_pipeline(config: Path, overrides: Dict[str, object], init_data: Path, output: Path,

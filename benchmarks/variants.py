@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from spacy_compact_ner.tools.assets import sha256_file
-from .accuracy import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
+from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
+from .schema import VARIANT_SCHEMA
 from .common import machine_info, now_iso, write_json, write_text
 
-VARIANT_SCHEMA = "spacy-compact-ner/variant-run/v1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 Log = Callable[[str], None]

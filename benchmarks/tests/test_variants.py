@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.accuracy import Budget, Steps, override_value
+from benchmarks.runner import Budget, Steps, override_value
 from benchmarks.cli import app
 from benchmarks.variants import (
     VariantsError,

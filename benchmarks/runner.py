@@ -1,0 +1,105 @@
+"""The harness's shared runner pieces: the subprocess steps (train, annotate, evaluate), how overrides
+are written on a command line, and the run budget. A leaf module: the accuracy grid and the variants
+runner both import it, and it imports neither."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+
+class BenchmarkStepError(RuntimeError):
+    """A training, annotation or evaluation subprocess failed (the message holds its log's tail)."""
+
+
+class BudgetExhausted(Exception):
+    """No new step may start: the --max-cells or --time-budget limit is reached."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Subprocess steps
+
+
+class Steps:
+    """The expensive steps, each a subprocess whose output goes to a log file.
+
+    The grid calls only these three methods, so a test can replace them with fakes.
+    """
+
+    def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
+        self.python = python
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+
+    def _run(self, cmd: List[str], log_path: Path) -> float:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with log_path.open("w", encoding="utf8") as log:
+            log.write("$ " + " ".join(cmd) + "\n")
+            log.flush()
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            tail = "\n".join(log_path.read_text(encoding="utf8", errors="replace").splitlines()[-25:])
+            raise BenchmarkStepError(f"command failed (exit {done.returncode}), log {log_path}:\n{tail}")
+        return seconds
+
+    def train(self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int) -> float:
+        cmd = [self.python, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id)]
+        for key, value in overrides.items():
+            cmd += [f"--{key}", override_value(value)]
+        return self._run(cmd, output / "train.log")
+
+    def annotate(self, teacher: Path, inputs: Sequence[Path], output: Path, *, batch_size: int, gpu_id: int) -> float:
+        cmd = [self.python, "-m", "spacy_compact_ner", "annotate", str(teacher), *map(str, inputs), str(output),
+               "--batch-size", str(batch_size), "--gpu-id", str(gpu_id)]
+        return self._run(cmd, output.parent / "annotate.log")
+
+    def evaluate(self, model: Path, data: Path, output: Path, *, gpu_id: int) -> dict:
+        cmd = [self.python, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output),
+               "--gpu-id", str(gpu_id)]
+        self._run(cmd, output.with_suffix(".log"))
+        return json.loads(output.read_text())
+
+
+def override_value(value: object) -> str:
+    """A config value as ``spacy train`` reads it on the command line (lists and dicts as JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, dict)) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def override_strings(overrides: Optional[Dict[str, object]]) -> Dict[str, str]:
+    """Each override's value as `override_value` writes it (how results record their overrides)."""
+    return {key: override_value(value) for key, value in (overrides or {}).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget
+
+
+class Budget:
+    """At most ``max_results`` new result files and ``seconds`` of wall time (0: no limit)."""
+
+    def __init__(self, max_results: int = 0, seconds: float = 0.0) -> None:
+        self.max_results = max_results
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.results = 0
+        self.reason: Optional[str] = None
+
+    def check(self) -> None:
+        """Raise BudgetExhausted if no new step may start."""
+        if self.max_results and self.results >= self.max_results:
+            self.reason = f"--max-cells {self.max_results} reached"
+        elif self.seconds and time.monotonic() - self.start >= self.seconds:
+            self.reason = f"--time-budget of {self.seconds / 60:.0f} min used"
+        if self.reason:
+            raise BudgetExhausted(self.reason)
