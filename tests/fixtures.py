@@ -56,6 +56,38 @@ def make_tiny_bert(path: Union[str, Path], words: Iterable[str] = (), *, seed: i
     return path
 
 
+def make_tiny_roberta(path: Union[str, Path], words: Iterable[str] = (), *, seed: int = 0) -> Path:
+    """Save a tiny random cased RoBERTa (byte-level BPE, hidden 32, 2 layers) and its tokenizer to ``path``."""
+    import json
+
+    import torch
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    symbols = list(bytes_to_unicode().values())  # every byte: no unknown tokens
+    pieces = sorted(set(words))
+    vocab = {tok: i for i, tok in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>", *symbols])}
+    merges = []
+    for piece in pieces:  # merge each toy word left to right, so it becomes one token
+        merged = piece[0]
+        for char in piece[1:]:
+            if (merged + char) not in vocab:
+                merges.append(f"{merged} {char}")
+                vocab[merged + char] = len(vocab)
+            merged += char
+    (path / "vocab.json").write_text(json.dumps(vocab), encoding="utf8")
+    (path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n", encoding="utf8")
+    tokenizer = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
+    torch.manual_seed(seed)
+    config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=514, pad_token_id=1)
+    RobertaModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def toy_sentences(n: int, *, seed: int = 0) -> List[Tuple[List[str], List[Tuple[int, int, str]]]]:
     """``n`` toy sentences with PER/LOC/ORG entities (some multi-token) in varied positions."""
     rng = random.Random(seed)

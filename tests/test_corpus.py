@@ -349,6 +349,7 @@ def test_cli_corpus(tmp_path, nlp):
 
 def test_cli_corpus_reports_format_error(tmp_path):
     iob2 = write(tmp_path, "a\tO\nb\tI-person\n")
-    result = CliRunner().invoke(app, ["corpus", str(iob2), str(tmp_path / "out")])
+    result = CliRunner().invoke(app, ["corpus", str(iob2), str(tmp_path / "out"), "--scheme", "iob2"])
     assert result.exit_code == 1
     assert f"{iob2}:2:" in result.output and "I- tag with no entity" in result.output
+    assert not (tmp_path / "out").exists()  # nothing written from bad input

@@ -60,3 +60,24 @@ def test_default_teacher_is_the_plain_transformer():
     tok2vec = nlp.get_pipe("ner").model.get_ref("tok2vec")
     assert tok2vec.name.startswith("transformer-listener")
     assert not any(n.name == "static_vectors" or n.name.startswith("hashembed") for n in tok2vec.walk())
+
+
+def test_a_cased_roberta_encoder_is_a_teacher_too(toy_corpus, tmp_path):
+    """Any local Hugging Face encoder folder: here a byte-level BPE RoBERTa, cased, trained and annotating."""
+    from spacy.cli.train import train as spacy_train
+
+    from spacy_compact_ner.store import get_teacher_logits
+    from spacy_compact_ner.tools.annotate import annotate
+    from tests.fixtures import TEACHER_OVERRIDES, make_tiny_roberta, toy_words
+
+    encoder = make_tiny_roberta(tmp_path / "roberta", toy_words())
+    overrides = {"paths.train": str(toy_corpus["train"]), "paths.dev": str(toy_corpus["dev"]),
+                 "paths.teacher_encoder": str(encoder), **TEACHER_OVERRIDES, "training.max_epochs": 8}
+    spacy_train(ROOT / "configs" / "teacher.cfg", tmp_path / "teacher", overrides=overrides)
+    nlp = spacy.load(tmp_path / "teacher" / "model-best")
+    assert type(nlp.get_pipe("transformer").model.transformer).__name__ == "RobertaModel"
+    annotate(tmp_path / "teacher" / "model-best", [toy_corpus["train"]], tmp_path / "distill.spacy",
+             show_progress=False)
+    docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "distill.spacy").get_docs(nlp.vocab))
+    logits, tags = get_teacher_logits(docs[0])
+    assert logits.shape == (len(docs[0]), len(tags))  # one distribution per spaCy token

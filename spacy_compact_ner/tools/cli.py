@@ -78,44 +78,60 @@ def vectors_command(
 
 @app.command("corpus")
 def corpus_command(
-    iob2_path: Path = typer.Argument(..., help="Gold IOB2 file (token<TAB>tag), e.g. assets/wnut16/ner.txt."),
+    labeled: Path = typer.Argument(
+        ..., help="Gold training data: .spacy, .jsonl (text + character-offset spans) or CoNLL/IOB columns."
+    ),
     output_dir: Path = typer.Argument(..., help="Output directory for the .spacy files."),
+    # dev, test and unlabeled as strings: an empty value (a project var left "") means none
+    dev: str = typer.Option("", "--dev", help="Gold dev data (default: split off the training data)."),
+    test: str = typer.Option("", "--test", help="Gold test data (default: split off the training data)."),
     n_labeled: int = typer.Option(500, "--n-labeled", help="Labeled training docs (<= 0: all)."),
-    n_dev: int = typer.Option(300, "--n-dev", help="Dev docs."),
-    n_test: int = typer.Option(500, "--n-test", help="Test docs."),
+    n_dev: int = typer.Option(300, "--n-dev", help="Dev docs split off when there is no --dev."),
+    n_test: int = typer.Option(500, "--n-test", help="Test docs split off when there is no --test."),
     seed: int = typer.Option(0, "--seed", help="Seed of the labeled sample."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the dev/test split."),
-    unlabeled_text: Optional[List[Path]] = typer.Option(
-        None, "--unlabeled-text", help="Extra unlabeled text: a UTF-8 file or a directory of *.txt (repeatable)."
+    unlabeled: Optional[List[str]] = typer.Option(
+        None, "--unlabeled", "--unlabeled-text",
+        help="Unlabeled text: .txt, .jsonl ({\"text\": ...}), .spacy or a directory of *.txt (repeatable).",
     ),
     unlabeled_brown: Optional[List[Path]] = typer.Option(
         None, "--unlabeled-brown", help="Extra unlabeled Brown corpus file or directory (repeatable)."
     ),
     text_unit: str = typer.Option(
-        "sentence", "--text-unit", help="How text files become docs: line, paragraph or sentence."
+        "sentence", "--text-unit", help="How .txt files become docs: line, paragraph or sentence."
     ),
     max_unlabeled: Optional[int] = typer.Option(
         None, "--max-unlabeled", help="Cap on the docs drawn from the extra unlabeled sources."
     ),
+    format: str = typer.Option("auto", "--format", help="Labeled format: auto (by suffix), spacy, jsonl or conll."),
+    scheme: str = typer.Option("auto", "--scheme", help="Tag scheme of CoNLL files: auto, iob1, iob2 or biluo."),
+    alignment_mode: str = typer.Option(
+        "strict", "--alignment-mode", help="JSONL spans off token boundaries: strict (error), contract or expand."
+    ),
 ) -> None:
-    """Split the gold data, draw the labeled sample and write train/dev/test/unlabeled.spacy."""
+    """Read the gold data, split it, draw the labeled sample and write train/dev/test/unlabeled.spacy."""
     from .corpus import CorpusFormatError, prepare_corpus
 
     if text_unit not in ("line", "paragraph", "sentence"):
         _fail(f"--text-unit must be line, paragraph or sentence, got {text_unit!r}")
     try:
         stats = prepare_corpus(
-            iob2_path,
+            labeled,
             output_dir,
+            dev_path=Path(dev) if dev else None,
+            test_path=Path(test) if test else None,
             n_labeled=n_labeled,
             n_dev=n_dev,
             n_test=n_test,
             seed=seed,
             split_seed=split_seed,
-            unlabeled_text=unlabeled_text or (),
+            unlabeled_text=[Path(p) for p in unlabeled or () if p],
             unlabeled_brown=unlabeled_brown or (),
             text_unit=text_unit,  # type: ignore[arg-type]
             max_unlabeled=max_unlabeled,
+            format=format,
+            scheme=scheme,  # type: ignore[arg-type]
+            alignment_mode=alignment_mode,  # type: ignore[arg-type]
         )
     except (CorpusFormatError, ValueError, FileNotFoundError) as err:
         _fail(str(err))
@@ -135,10 +151,18 @@ def format_corpus_stats(stats: dict, output_dir: Path) -> str:
         for row in rows
     ]
     unl = stats["splits"]["unlabeled"]
+    dropped = sum(unl.get("dropped_as_labeled", {}).values())
     lines.append(
         f"labels: {len(stats['labels'])}; seed {stats['seed']}, split seed {stats['split_seed']}; "
         f"unlabeled: {unl['in_domain_docs']} in-domain + {unl['extra_docs']} extra"
+        + (f" ({dropped} dropped: also labeled, dev or test docs)" if dropped else "")
     )
+    for name, read in stats.get("inputs", {}).items():
+        notes = [f"{read['realigned_spans']} spans realigned"] if read.get("realigned_spans") else []
+        if read.get("docs_without_ent_annotation"):
+            notes.append(f"{read['docs_without_ent_annotation']} docs without entity annotation taken as outside")
+        scheme = f" ({read['scheme']})" if read.get("scheme") else ""
+        lines.append(f"{name}: {read['path']} as {read['format']}{scheme}" + (f"; {', '.join(notes)}" if notes else ""))
     lines.append(f"wrote {output_dir}/{{train,dev,test,unlabeled}}.spacy and corpus_stats.json")
     return "\n".join(lines)
 

@@ -18,45 +18,44 @@ import os
 import random
 import re
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Iterator, Literal, Sequence, TypeVar
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-Sentence = tuple[list[str], list[str]]
+from .formats import (
+    AlignmentMode,
+    CorpusFormatError,
+    Scheme,
+    Sentence,
+    decode,
+    read_columns,
+    read_labeled,
+    sentence_to_doc,
+    text_key,
+    unlabeled_texts,
+)
+
 TextUnit = Literal["line", "paragraph", "sentence"]
 T = TypeVar("T")
 
-_TAG_RE = re.compile(r"^(?:O|[BI]-\S+)$")
 _BROWN_FILE_RE = re.compile(r"^c[a-r]\d\d$")
-
-
-class CorpusFormatError(ValueError):
-    """A corpus file is malformed; the message names the file and the line or byte offset."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Gold IOB2 data
 
 
-def _decode(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise CorpusFormatError(
-            f"{path}: not valid UTF-8 at byte offset {err.start} (line {line}): {err.reason}"
-        ) from None
-
-
 def read_iob2(path: Path | str, labels: Iterable[str] | None = None) -> list[Sentence]:
-    """Read a `token<TAB>tag` IOB2 file into (words, tags) sentences.
+    """Read a `token<TAB>tag` IOB2 file into (words, tags) sentences (WNUT-16's layout).
 
     Sentences are separated by blank (or whitespace-only) lines; CRLF, trailing whitespace and a
-    missing final blank line are tolerated. Everything else is validated strictly.
+    missing final blank line are tolerated. Everything else is validated strictly; other column
+    layouts and tag schemes are read by `formats.read_columns`.
 
     path (Path): The IOB2 file.
     labels (Iterable[str] | None): If given, the only entity types allowed.
@@ -64,71 +63,7 @@ def read_iob2(path: Path | str, labels: Iterable[str] | None = None) -> list[Sen
     RAISES CorpusFormatError: On a malformed line (message: file and 1-based line number),
         undecodable bytes (file and byte offset) or a file without sentences.
     """
-    path = Path(path)
-    allowed = set(labels) if labels is not None else None
-    text = _decode(path, path.read_bytes())
-    sentences: list[Sentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    prev = "O"
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip()
-        if not line.strip():
-            if words:
-                sentences.append((words, tags))
-                words, tags, prev = [], [], "O"
-            continue
-        where = f"{path}:{lineno}"
-        cols = line.split("\t")
-        if len(cols) != 2:
-            raise CorpusFormatError(
-                f"{where}: expected 2 tab-separated columns (token, tag), found {len(cols)}: {raw!r}"
-            )
-        word, tag = cols[0].strip(), cols[1].strip()
-        if not word:
-            raise CorpusFormatError(f"{where}: empty token: {raw!r}")
-        if not _TAG_RE.match(tag):
-            raise CorpusFormatError(f"{where}: invalid IOB2 tag {tag!r} (expected O, B-TYPE or I-TYPE)")
-        if tag != "O":
-            label = tag[2:]
-            if tag.startswith("I-") and prev not in (f"B-{label}", f"I-{label}"):
-                raise CorpusFormatError(
-                    f"{where}: I- tag with no entity: {tag!r} follows {prev!r} "
-                    f"(an I-{label} must continue a B-{label} or I-{label})"
-                )
-            if allowed is not None and label not in allowed:
-                raise CorpusFormatError(
-                    f"{where}: unknown label {label!r} (allowed: {', '.join(sorted(allowed))})"
-                )
-        words.append(word)
-        tags.append(tag)
-        prev = tag
-    if words:
-        sentences.append((words, tags))
-    if not sentences:
-        raise CorpusFormatError(f"{path}: empty file (no sentences)")
-    return sentences
-
-
-def _iob2_spans(doc: Doc, tags: Sequence[str]) -> list[Span]:
-    spans: list[Span] = []
-    start: int | None = None
-    label = ""
-    for i, tag in enumerate([*tags, "O"]):
-        if start is not None and not tag.startswith("I-"):
-            spans.append(Span(doc, start, i, label=label))
-            start = None
-        if tag.startswith("B-"):
-            start, label = i, tag[2:]
-    return spans
-
-
-def sentence_to_doc(vocab: Vocab, words: Sequence[str], tags: Sequence[str]) -> Doc:
-    """Build a fully annotated Doc (non-entity tokens are O, never missing) from IOB2 tags."""
-    spaces = [True] * (len(words) - 1) + [False] if words else []
-    doc = Doc(vocab, words=list(words), spaces=spaces)
-    doc.set_ents(_iob2_spans(doc, tags), default="outside")
-    return doc
+    return read_columns(path, scheme="iob2", labels=labels, tab_columns=2)[0]
 
 
 def iob2_to_docs(
@@ -217,7 +152,7 @@ def sample_labeled(
 
 
 def _read_text(path: Path) -> str:
-    return _decode(path, path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+    return decode(path, path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _normalise(text: str) -> str:
@@ -368,23 +303,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _text_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-        if not files:
-            raise CorpusFormatError(f"{path}: no *.txt files in this directory")
-        return files
-    if not path.exists():
-        raise FileNotFoundError(f"unlabeled text not found: {path}")
-    return [path]
-
-
 def text_source_units(
     path: Path | str, nlp: Language, *, unit: TextUnit = "sentence", min_chars: int = 1
 ) -> Iterator[str]:
-    """The text units (see `text_units`) of a text file, or of a folder's ``*.txt`` files in name order."""
-    for file in _text_files(Path(path)):
-        yield from text_units(file, nlp, unit=unit, min_chars=min_chars)
+    """The texts of an unlabeled source: a text file or a folder's ``*.txt`` files in name order (cut into
+    units, see `text_units`), a .jsonl file (each line's ``"text"``) or a .spacy file (each doc's text)."""
+    for text in unlabeled_texts(path, nlp, text_units=lambda file: text_units(file, nlp, unit=unit)):
+        if len(text) >= min_chars:
+            yield text
 
 
 def reservoir_sample(items: Iterable[T], k: int | None, seed: int) -> list[T]:
@@ -404,7 +330,7 @@ def reservoir_sample(items: Iterable[T], k: int | None, seed: int) -> list[T]:
 
 
 def prepare_corpus(
-    iob2_path: Path | str,
+    labeled_path: Path | str,
     output_dir: Path | str,
     *,
     n_labeled: int,
@@ -412,40 +338,64 @@ def prepare_corpus(
     n_test: int = 500,
     seed: int = 0,
     split_seed: int = 0,
+    dev_path: Path | str | None = None,
+    test_path: Path | str | None = None,
     unlabeled_text: Sequence[Path | str] = (),
     unlabeled_brown: Sequence[Path | str] = (),
     text_unit: TextUnit = "sentence",
     max_unlabeled: int | None = None,
     min_chars: int = 10,
+    format: str = "auto",
+    scheme: Scheme = "auto",
+    alignment_mode: AlignmentMode = "strict",
 ) -> dict:
     """Build the corpus: train/dev/test/unlabeled .spacy files and corpus_stats.json.
 
-    The IOB2 file is split by `split_docs(n_dev, n_test, split_seed)`; `n_labeled` training
-    docs are drawn by `sample_labeled(seed)` into train.spacy, and the rest of the training
-    split goes, without annotation, into unlabeled.spacy, followed by docs from the extra
-    unlabeled sources. `split_seed` is separate from `seed` so that every labeled sample is
-    scored on the same dev and test sets.
+    The labeled file (any format of `formats.read_labeled`) is the training data; dev and test are their
+    own files where given, else carved out of it by `split_docs(n_dev, n_test, split_seed)`. `n_labeled`
+    training docs are drawn by `sample_labeled(seed)` into train.spacy, and the rest of the training
+    split goes, without annotation, into unlabeled.spacy, followed by docs from the extra unlabeled
+    sources; an extra doc whose text is also a labeled, dev or test doc's is dropped (and counted).
+    `split_seed` is separate from `seed` so that every labeled sample is scored on the same dev and test
+    sets. Every input is read and checked before any file is written.
 
-    iob2_path (Path): Gold IOB2 file (WNUT-16).
+    labeled_path (Path): Gold training data (e.g. WNUT-16's IOB2 file).
     output_dir (Path): Where the files are written (created if needed).
     n_labeled (int): Size of the labeled sample; <= 0 means all training docs.
-    n_dev (int): Dev docs. n_test (int): Test docs.
+    n_dev (int): Dev docs split off when there is no dev file. n_test (int): Likewise for test.
     seed (int): Seed of the labeled sample (and of the cap on extra unlabeled docs).
     split_seed (int): Seed of the dev/test split.
-    unlabeled_text (Sequence[Path]): UTF-8 text files or directories of *.txt files.
+    dev_path, test_path (Path | None): Gold dev / test files (any labeled format).
+    unlabeled_text (Sequence[Path]): Unlabeled .txt / .jsonl / .spacy files or directories of *.txt files.
     unlabeled_brown (Sequence[Path]): Brown corpus files or directories (see `read_brown`).
     text_unit (str): How text files are cut into docs (see `read_text_docs`).
     max_unlabeled (int | None): Cap on the docs drawn from the extra sources (a uniform sample);
         the in-domain remainder of the training split is always kept whole.
     min_chars (int): Extra-source units shorter than this are skipped.
+    format, scheme, alignment_mode: How the labeled files are read (`formats.read_labeled`).
     RETURNS (dict): The statistics written to corpus_stats.json.
+    RAISES CorpusFormatError: On malformed input, or a dev/test label the training data never has.
     """
-    iob2_path, output_dir = Path(iob2_path), Path(output_dir)
+    output_dir = Path(output_dir)
     if max_unlabeled is not None and max_unlabeled < 0:
         raise ValueError(f"max_unlabeled must be >= 0 or None, got {max_unlabeled}")
     nlp = spacy.blank("en")
-    docs = iob2_to_docs(iob2_path, nlp.vocab)
-    train_all, dev, test = split_docs(docs, n_dev=n_dev, n_test=n_test, seed=split_seed)
+    inputs = {"train": Path(labeled_path), "dev": dev_path, "test": test_path}
+    given = {name: Path(path) for name, path in inputs.items() if path not in (None, "")}
+    read = {name: read_labeled(path, nlp, format=format, scheme=scheme, alignment_mode=alignment_mode)
+            for name, path in given.items()}
+    docs = read["train"][0]
+    train_all, dev, test = split_docs(docs, n_dev=0 if "dev" in given else n_dev,
+                                      n_test=0 if "test" in given else n_test, seed=split_seed)
+    dev = read["dev"][0] if "dev" in given else dev
+    test = read["test"][0] if "test" in given else test
+    train_labels = {ent.label_ for doc in train_all for ent in doc.ents}
+    for name, split in (("dev", dev), ("test", test)):
+        unseen = sorted({ent.label_ for doc in split for ent in doc.ents} - train_labels)
+        if unseen:
+            where = given.get(name, f"the {name} split of {labeled_path}")
+            raise CorpusFormatError(f"{where}: label(s) {', '.join(map(repr, unseen))} never occur in the training "
+                                    f"data {labeled_path} (labels there: {', '.join(sorted(train_labels))})")
     train, in_domain = sample_labeled(train_all, n_labeled=n_labeled, seed=seed)
 
     sources: list[tuple[str, Iterator[str]]] = [
@@ -454,11 +404,16 @@ def prepare_corpus(
     for name, _ in sources:  # fail early on a missing path, before the slow part
         if not Path(name).exists():
             raise FileNotFoundError(f"unlabeled text not found: {name}")
+    labeled_texts = {text_key(doc.text) for split in (docs, dev, test) for doc in split}
+    overlap = Counter()
 
     def stream() -> Iterator[tuple[str, str]]:
         for name, texts in sources:
             for text in texts:
-                yield name, text
+                if text_key(text) in labeled_texts:
+                    overlap[name] += 1
+                else:
+                    yield name, text
 
     extra_texts = reservoir_sample(stream(), max_unlabeled, seed) if sources else []
     extra = [nlp.make_doc(text) for _, text in extra_texts]
@@ -474,16 +429,19 @@ def prepare_corpus(
     unlabeled_stats["in_domain_docs"] = len(in_domain)
     unlabeled_stats["extra_docs"] = len(extra)
     unlabeled_stats["extra_docs_by_source"] = {name: extra_counts[name] for name, _ in sources}
+    unlabeled_stats["dropped_as_labeled"] = dict(overlap)
     stats = {
-        "source": str(iob2_path),
-        "source_sha256": _sha256(iob2_path),
+        "source": str(labeled_path),
+        "source_sha256": _sha256(Path(labeled_path)),
+        "inputs": {name: {"path": str(path), "sha256": _sha256(path), **asdict(read[name][1])}
+                   for name, path in given.items()},
         "seed": seed,
         "split_seed": split_seed,
         "n_labeled": len(train),
         "n_labeled_requested": n_labeled,
         "max_unlabeled": max_unlabeled,
         "text_unit": text_unit,
-        "labels": sorted({ent.label_ for doc in docs for ent in doc.ents}),
+        "labels": sorted(train_labels),
         "splits": {
             "all": doc_stats(docs),
             "train": doc_stats(train),
