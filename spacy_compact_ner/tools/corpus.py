@@ -340,6 +340,7 @@ def prepare_corpus(
     split_seed: int = 0,
     dev_path: Path | str | None = None,
     test_path: Path | str | None = None,
+    dev_sample: int | None = None,
     unlabeled_text: Sequence[Path | str] = (),
     unlabeled_brown: Sequence[Path | str] = (),
     text_unit: TextUnit = "sentence",
@@ -366,6 +367,7 @@ def prepare_corpus(
     seed (int): Seed of the labeled sample (and of the cap on extra unlabeled docs).
     split_seed (int): Seed of the dev/test split.
     dev_path, test_path (Path | None): Gold dev / test files (any labeled format).
+    dev_sample (int | None): With a dev file, keep a fixed sample (split_seed) of this many of its docs.
     unlabeled_text (Sequence[Path]): Unlabeled .txt / .jsonl / .spacy files or directories of *.txt files.
     unlabeled_brown (Sequence[Path]): Brown corpus files or directories (see `read_brown`).
     text_unit (str): How text files are cut into docs (see `read_text_docs`).
@@ -387,7 +389,11 @@ def prepare_corpus(
     docs = read["train"][0]
     train_all, dev, test = split_docs(docs, n_dev=0 if "dev" in given else n_dev,
                                       n_test=0 if "test" in given else n_test, seed=split_seed)
-    dev = read["dev"][0] if "dev" in given else dev
+    if "dev" in given:
+        dev = read["dev"][0]
+        if dev_sample is not None and 0 < dev_sample < len(dev):
+            keep = set(random.Random(split_seed).sample(range(len(dev)), dev_sample))
+            dev = [doc for i, doc in enumerate(dev) if i in keep]
     test = read["test"][0] if "test" in given else test
     train_labels = {ent.label_ for doc in train_all for ent in doc.ents}
     for name, split in (("dev", dev), ("test", test)):
@@ -439,6 +445,7 @@ def prepare_corpus(
         "split_seed": split_seed,
         "n_labeled": len(train),
         "n_labeled_requested": n_labeled,
+        "dev_sample": dev_sample,
         "max_unlabeled": max_unlabeled,
         "text_unit": text_unit,
         "labels": sorted(train_labels),
