@@ -188,9 +188,9 @@ class CompactNER(TrainablePipe):
         the component's: all of them are checked when the labels are read from the data, the sample
         when ``labels`` are given (``update`` checks every later doc).
         """
-        validate_get_examples(get_examples, "CompactNER.initialize")
         # [initialize] vectors are loaded before the components: fail before reading any data.
         check_static_vectors(self.name, self._static_vectors, self.vocab)
+        validate_get_examples(get_examples, "CompactNER.initialize")
         if labels is not None:
             for label in labels:
                 self.add_label(label)
