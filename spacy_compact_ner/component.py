@@ -4,8 +4,8 @@ The same component is the teacher's head (on a transformer listener) and the stu
 ID-CNN). Its loss is a registered function, so distillation is ordinary ``spacy train``.
 """
 import unicodedata
-from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from itertools import accumulate, islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
 from spacy.attrs import IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH
@@ -17,6 +17,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
+from thinc.util import to_numpy
 
 from .decoding import biluo_tags, labels_from_tags, log_softmax, tags_to_spans, viterbi_batch
 from .losses import DistillationLoss, make_distillation_loss
@@ -39,6 +40,10 @@ maxout_pieces = 2
 cpu_gemm = "numpy"
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+# Examples the model is initialized on (shapes, hash tables), as spaCy's own components: the labels
+# are read from every example, since the output layer cannot grow after initialize.
+INIT_SAMPLE_SIZE = 10
 
 DEFAULT_LOSS = {
     "@losses": "spacy-compact-ner.DistillationLoss.v1",
@@ -122,6 +127,7 @@ class CompactNER(TrainablePipe):
         self.scorer = scorer
         self.learn_rate_scale = learn_rate_scale
         self.cfg: Dict = {"labels": [], "spans_key": spans_key, "overwrite_ents": overwrite_ents}
+        self._static_vectors = [node for node in model.walk() if node.name == "static_vectors"]
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -137,6 +143,14 @@ class CompactNER(TrainablePipe):
     def label_data(self) -> Tuple[str, ...]:
         """What ``spacy init labels`` saves and ``initialize(labels=...)`` reads."""
         return self.labels
+
+    @property
+    def loss_keys(self) -> List[str]:
+        """The keys ``update`` adds to ``losses`` besides the component's name: the weighted loss of each
+        term (``{name}_gold``, ``{name}_kd``, ``{name}_pseudo_label``) whose weight is above 0, when
+        there are two or more such terms (a single term is the total). They sum to the total."""
+        terms = getattr(self.loss, "active_terms", ())
+        return [f"{self.name}_{term}" for term in terms] if len(terms) > 1 else []
 
     def _is_initialized(self) -> bool:
         output = self.model.get_ref("output_layer")
@@ -166,21 +180,24 @@ class CompactNER(TrainablePipe):
     ) -> None:
         """Set the labels and initialize the model.
 
-        Labels come from ``labels`` (e.g. ``spacy init labels`` output) or else from the examples: the
-        gold entities and the tags of stored teacher distributions. If the examples carry teacher
-        distributions, their labels must equal the component's.
+        Labels come from ``labels`` (e.g. ``spacy init labels`` output) or else from all the examples,
+        read once as a stream: the gold entities and the tags of stored teacher distributions (the
+        output layer is sized here and cannot grow later, so a label seen only late in the data must
+        still be found). The model is initialized on the first ``INIT_SAMPLE_SIZE`` examples, as
+        spaCy's own components do. If the examples carry teacher distributions, their labels must equal
+        the component's: all of them are checked when the labels are read from the data, the sample
+        when ``labels`` are given (``update`` checks every later doc).
         """
+        # [initialize] vectors are loaded before the components: fail before reading any data.
+        check_static_vectors(self.name, self._static_vectors, self.vocab)
         validate_get_examples(get_examples, "CompactNER.initialize")
-        examples = list(get_examples())
-        teacher_labels = _teacher_labels(examples)
         if labels is not None:
             for label in labels:
                 self.add_label(label)
+            teacher_labels = _teacher_labels(islice(get_examples(), INIT_SAMPLE_SIZE))
         else:
-            found = teacher_labels or sorted(
-                {ent.label_ for eg in examples for ent in eg.reference.ents}
-            )
-            for label in found:
+            gold_labels, teacher_labels = _labels_in(get_examples())
+            for label in teacher_labels or sorted(gold_labels):
                 self.add_label(label)
         if not self.labels:
             raise ValueError(
@@ -193,14 +210,8 @@ class CompactNER(TrainablePipe):
                 f"'{self.name}' labels {sorted(self.labels)} differ from the teacher's labels "
                 f"{sorted(teacher_labels)} stored in the training data: copy the labels from the teacher."
             )
-        if any(node.name == "static_vectors" for node in self.model.walk()) and not self.vocab.vectors.shape[0]:
-            raise ValueError(
-                f"'{self.name}' embeds static vectors (include_static_vectors = true) but the vocab has none: "
-                "set [initialize] vectors, e.g. --paths.vectors training/vectors/glove-20000 (built by "
-                "`python -m spacy_compact_ner vectors`), or set include_static_vectors = false."
-            )
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags))
-        doc_sample = [eg.predicted for eg in islice(examples, 10)]
+        doc_sample = [eg.predicted for eg in islice(get_examples(), INIT_SAMPLE_SIZE)]
         self.model.initialize(X=doc_sample or None)
 
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
@@ -214,6 +225,7 @@ class CompactNER(TrainablePipe):
         # (0, 0) array, which cannot be concatenated with the other docs' (0, width) features.
         non_empty = [i for i, doc in enumerate(docs) if len(doc)]
         if non_empty:
+            check_static_vectors(self.name, self._static_vectors, docs[non_empty[0]].vocab)
             predicted = self.model.predict([docs[i] for i in non_empty])
             for i, doc_scores in zip(non_empty, predicted):
                 scores[i] = self.model.ops.to_numpy(doc_scores)
@@ -221,9 +233,10 @@ class CompactNER(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode the best valid BILUO sequence of each doc and write its entities (an entity never
-        begins or ends on a token of only whitespace, control or format characters)."""
+        begins or ends on a token of only whitespace, control or format characters). Decoding runs on
+        the CPU: GPU scores are copied to numpy."""
         docs = list(docs)
-        log_probs = [_forbid_blank_boundaries(doc, log_softmax(s)) for doc, s in zip(docs, scores)]
+        log_probs = [_forbid_blank_boundaries(doc, log_softmax(to_numpy(s))) for doc, s in zip(docs, scores)]
         paths = viterbi_batch(log_probs)
         spans_key = self.cfg.get("spans_key")
         for doc, doc_log_probs, path in zip(docs, log_probs, paths):
@@ -245,21 +258,31 @@ class CompactNER(TrainablePipe):
         sgd=None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Learn from a batch of examples: gold entities and/or stored teacher distributions."""
+        """Learn from a batch of examples: gold entities and/or stored teacher distributions.
+
+        Adds the loss to ``losses[name]`` and, with two or more loss terms, each term's weighted part
+        to ``losses[key]`` for each key of ``loss_keys`` (shown by ``spacy-compact-ner.ConsoleLogger.v1``).
+        """
         if losses is None:
             losses = {}
-        losses.setdefault(self.name, 0.0)
+        for key in [self.name, *self.loss_keys]:
+            losses.setdefault(key, 0.0)
         examples = list(examples)
         validate_examples(examples, "CompactNER.update")
-        if not any(len(eg.predicted) for eg in examples):
+        non_empty = [eg.predicted for eg in examples if len(eg.predicted)]
+        if not non_empty:
             return losses
+        check_static_vectors(self.name, self._static_vectors, non_empty[0].vocab)
         set_dropout_rate(self.model, drop)
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = self.get_loss(examples, scores)
+        loss, d_scores, terms = self._loss_and_terms(examples, scores)
         backprop(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
+        for key in self.loss_keys:
+            term = key[len(self.name) + 1 :]
+            losses[key] += self.loss.weights[term] * terms[term]
         return losses
 
     def finish_update(self, sgd) -> None:
@@ -279,22 +302,37 @@ class CompactNER(TrainablePipe):
                     node.set_param(name, param)
 
     def get_loss(self, examples: Iterable[Example], scores: List) -> Tuple[float, List]:
-        """The loss of a batch and the gradient for each doc's scores."""
+        """The loss of a batch and the gradient for each doc's scores (on the model's device)."""
+        loss, d_scores, _ = self._loss_and_terms(examples, scores)
+        return loss, d_scores
+
+    def _loss_and_terms(self, examples: Iterable[Example], scores: List) -> Tuple[float, List, Dict[str, float]]:
+        """``get_loss``, and each loss term's unweighted value. Targets are built on the CPU from the
+        docs, then moved to the model's device; the loss runs there (``ops.xp``)."""
         examples = list(examples)
         validate_examples(examples, "CompactNER.get_loss")
         ops = self.model.ops
         lengths = [len(eg.predicted) for eg in examples]
-        logits = numpy.concatenate([ops.to_numpy(s) for s in scores]) if scores else numpy.zeros((0, len(self.tags)))
-        gold = numpy.concatenate([self._gold_tags(eg) for eg in examples] or [numpy.zeros((0,), "int64")])
+        if len(scores):
+            logits = ops.xp.concatenate([ops.asarray2f(s) for s in scores])
+        else:
+            logits = ops.alloc2f(0, len(self.tags))
+        gold = numpy.concatenate([self._gold_tags(eg) for eg in examples] or [numpy.zeros((0,), "int32")])
         teacher, has_teacher = self._teacher_targets(examples, lengths)
-        loss, d_logits, _ = self.loss(logits, gold, teacher, has_teacher)
-        offsets = numpy.cumsum([0] + lengths)
-        d_scores = [ops.asarray2f(d_logits[offsets[i] : offsets[i + 1]]) for i in range(len(examples))]
-        return loss, d_scores
+        loss, d_logits, terms = self.loss(
+            logits,
+            ops.asarray1i(gold),
+            None if teacher is None else ops.asarray2f(teacher),
+            None if has_teacher is None else ops.asarray(has_teacher, dtype="bool"),
+            xp=ops.xp,
+        )
+        offsets = [0, *accumulate(lengths)]
+        d_scores = [d_logits[offsets[i] : offsets[i + 1]] for i in range(len(examples))]
+        return loss, d_scores, terms
 
     def _gold_tags(self, example: Example) -> numpy.ndarray:
         tag_index = {tag: i for i, tag in enumerate(self.tags)}
-        gold = numpy.full((len(example.predicted),), -1, dtype="int64")
+        gold = numpy.full((len(example.predicted),), -1, dtype="int32")
         for i, tag in enumerate(example.get_aligned_ner()):
             if tag is None or tag == "-":
                 continue
@@ -392,10 +430,19 @@ def _overlaps(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
 
-def _teacher_labels(examples: List[Example]) -> List[str]:
+def _teacher_labels(examples: Iterable[Example]) -> List[str]:
     """The label set of the teacher distributions stored in the examples ([] if none); all docs must agree."""
+    return _labels_in(examples, gold=False)[1]
+
+
+def _labels_in(examples: Iterable[Example], *, gold: bool = True) -> Tuple[Set[str], List[str]]:
+    """The gold entity labels and the teacher's labels (in the teacher's order, [] if no doc carries
+    distributions) of a stream of examples, read once; all teacher distributions must agree."""
+    gold_labels: Set[str] = set()
     found: Optional[List[str]] = None
     for eg in examples:
+        if gold:
+            gold_labels.update(ent.label_ for ent in eg.reference.ents)
         stored = get_teacher_logits(eg.reference)
         if stored is None:
             continue
@@ -406,4 +453,29 @@ def _teacher_labels(examples: List[Example]) -> List[str]:
             raise ValueError(
                 f"Teacher distributions disagree on labels: {found} vs {labels} (doc {eg.reference.text[:60]!r})"
             )
-    return found or []
+    return gold_labels, found or []
+
+
+def check_static_vectors(name: str, static_vectors: Sequence[Model], vocab: Vocab) -> None:
+    """Raise a ValueError naming component ``name`` if its ``static_vectors`` layers cannot run on
+    ``vocab``: the vocab has no vectors table, or one of another width than the layer was trained on
+    (otherwise thinc fails deep inside with an IndexError or E896)."""
+    if not static_vectors:
+        return
+    table = vocab.vectors
+    if table.shape[0] == 0 or table.shape[1] == 0:
+        raise ValueError(
+            f"'{name}' embeds static vectors (include_static_vectors = true) but the vocab has no vectors "
+            "table. Load the table it needs: in training, set [initialize] vectors, e.g. --paths.vectors "
+            "training/vectors/glove-20000 (built by `python -m spacy_compact_ner vectors`); for a component "
+            "sourced from a trained pipeline, set it to that pipeline's path (its vocab holds the table) or "
+            "share that pipeline's vocab (spacy.blank(lang, vocab=source.vocab)). Or set "
+            "include_static_vectors = false and retrain."
+        )
+    for layer in static_vectors:
+        if layer.has_dim("nM") is True and layer.get_dim("nM") != table.shape[1]:
+            raise ValueError(
+                f"'{name}' embeds static vectors of {layer.get_dim('nM')} dims (include_static_vectors = "
+                f"true) but the vocab's vectors table has {table.shape[1]}: load the table the component "
+                "was trained with ([initialize] vectors / paths.vectors, or the source pipeline's vocab)."
+            )

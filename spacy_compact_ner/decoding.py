@@ -5,9 +5,11 @@ index ``k`` the tag indices are ``1 + 4k + {0: B, 1: I, 2: L, 3: U}``. The decod
 emits valid BILUO sequences: a sequence starts and ends outside an entity, ``B-X``/``I-X`` are
 followed by ``I-X``/``L-X``, and ``O``/``L-*``/``U-*`` are followed by ``O``/``B-*``/``U-*``.
 """
-from typing import Iterable, List, Optional, Sequence, Tuple
+from types import ModuleType
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
+from thinc.util import get_array_module, to_numpy
 
 PREFIXES = ("B", "I", "L", "U")
 _B, _I, _L, _U = 0, 1, 2, 3
@@ -28,24 +30,41 @@ def labels_from_tags(tags: Sequence[str]) -> List[str]:
     return labels
 
 
-def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
+def array_module(array: Any, xp: Optional[ModuleType] = None) -> ModuleType:
+    """``xp`` if given, else the array's own module (numpy or cupy), so that math on model outputs
+    stays on their device."""
+    if xp is not None:
+        return xp
+    try:
+        return get_array_module(array)
+    except ValueError:  # a list or another array type: computed with numpy
+        return numpy
+
+
+def log_softmax(scores: Any, *, xp: Optional[ModuleType] = None) -> Any:
+    """Log-softmax over the last axis, on ``xp`` (by default the module of ``scores``)."""
+    xp = array_module(scores, xp)
     shifted = scores - scores.max(axis=-1, keepdims=True)
-    return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def softmax(scores: numpy.ndarray, temperature: float = 1.0) -> numpy.ndarray:
+def softmax(scores: Any, temperature: float = 1.0, *, xp: Optional[ModuleType] = None) -> Any:
+    """Softmax of ``scores / temperature`` over the last axis, on ``xp`` (by default the module of
+    ``scores``)."""
+    xp = array_module(scores, xp)
     shifted = scores / temperature
     shifted = shifted - shifted.max(axis=-1, keepdims=True)
-    exp = numpy.exp(shifted)
+    exp = xp.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def viterbi_batch(scores: Sequence[numpy.ndarray]) -> List[numpy.ndarray]:
     """Best valid BILUO tag indices for each ``(n_tokens, n_tags)`` score array.
 
-    Scores are added along the path, so pass log-probabilities. Docs are decoded together,
-    grouped by length so that padding stays small.
+    Scores are added along the path, so pass log-probabilities. Docs are decoded together on the
+    CPU, grouped by length so that padding stays small; GPU (cupy) arrays are copied to numpy first.
     """
+    scores = [to_numpy(s) for s in scores]
     results: List[Optional[numpy.ndarray]] = [None] * len(scores)
     for group in _length_groups([len(s) for s in scores]):
         decoded = _viterbi_padded([scores[i] for i in group])

@@ -1,12 +1,16 @@
 """The student's loss: gold cross-entropy, temperature-scaled knowledge distillation and
-pseudo-label cross-entropy, each applied to the tokens that carry its signal."""
-from dataclasses import dataclass
-from typing import Literal, Optional, Tuple
+pseudo-label cross-entropy, each applied to the tokens that carry its signal.
 
-import numpy
+The loss runs on the array module of the model (``model.ops.xp``): numpy on CPU, cupy on GPU, so
+training on a GPU never copies the scores to the host."""
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Dict, Literal, Optional, Tuple
+
 from spacy.util import registry
 
-from .decoding import log_softmax, softmax
+from .decoding import array_module, log_softmax, softmax
 
 KDKind = Literal["kl", "mse"]
 
@@ -35,80 +39,90 @@ class DistillationLoss:
     def __post_init__(self) -> None:
         for name in ("gold_weight", "kd_weight", "pseudo_label_weight"):
             value = getattr(self, name)
-            if not numpy.isfinite(value) or value < 0:
+            if not math.isfinite(value) or value < 0:
                 raise ValueError(f"Distillation loss {name} must be a finite number >= 0, got {value}")
-        if not numpy.isfinite(self.temperature) or self.temperature <= 0:
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ValueError(f"Distillation temperature must be > 0, got {self.temperature}")
         if self.kd_kind not in ("kl", "mse"):
             raise ValueError(f"Distillation kd_kind must be 'kl' or 'mse', got {self.kd_kind!r}")
 
+    @property
+    def weights(self) -> Dict[str, float]:
+        """Each term's weight, by the name ``__call__`` reports it under."""
+        return {"gold": self.gold_weight, "kd": self.kd_weight, "pseudo_label": self.pseudo_label_weight}
+
+    @property
+    def active_terms(self) -> Tuple[str, ...]:
+        """The terms with a weight above 0 (the others are never computed)."""
+        return tuple(name for name, weight in self.weights.items() if weight > 0)
+
     def __call__(
         self,
-        logits: numpy.ndarray,
-        gold: numpy.ndarray,
-        teacher: Optional[numpy.ndarray] = None,
-        has_teacher: Optional[numpy.ndarray] = None,
-    ) -> Tuple[float, numpy.ndarray, dict]:
-        """Loss and gradient w.r.t. ``logits``.
+        logits: Any,
+        gold: Any,
+        teacher: Optional[Any] = None,
+        has_teacher: Optional[Any] = None,
+        *,
+        xp: Optional[ModuleType] = None,
+    ) -> Tuple[float, Any, Dict[str, float]]:
+        """Loss and gradient w.r.t. ``logits``, computed on the arrays' device.
 
-        logits (numpy.ndarray): ``(N, n_tags)`` student scores.
-        gold (numpy.ndarray): ``(N,)`` gold tag index, -1 where the token has no gold tag.
-        teacher (Optional[numpy.ndarray]): ``(N, n_tags)`` teacher logits (rows without are ignored).
-        has_teacher (Optional[numpy.ndarray]): ``(N,)`` bool, which rows of ``teacher`` are real.
-        RETURNS (Tuple[float, numpy.ndarray, dict]): Total loss, gradient, and each term's loss.
+        logits (Floats2d): ``(N, n_tags)`` student scores.
+        gold (Ints1d): ``(N,)`` gold tag index, -1 where the token has no gold tag.
+        teacher (Optional[Floats2d]): ``(N, n_tags)`` teacher logits (rows without are ignored).
+        has_teacher (Optional[Bools1d]): ``(N,)`` which rows of ``teacher`` are real.
+        xp (Optional[module]): The array module (``model.ops.xp``: numpy, or cupy on GPU); by default
+            the module of ``logits``. All arrays must live on its device.
+        RETURNS (Tuple[float, Floats2d, Dict[str, float]]): Total loss, gradient (on ``xp``), and each
+            term's unweighted loss per token (the total is their weighted sum).
         """
-        n_tokens, n_tags = logits.shape
-        grad = numpy.zeros_like(logits, dtype="float32")
+        xp = array_module(logits, xp)
+        n_tokens = logits.shape[0]
+        grad = xp.zeros(logits.shape, dtype="float32")
         terms = {"gold": 0.0, "kd": 0.0, "pseudo_label": 0.0}
         if n_tokens == 0:
             return 0.0, grad, terms
         logits = logits.astype("float32", copy=False)
-        log_probs = log_softmax(logits)
-        probs = numpy.exp(log_probs)
+        log_probs = log_softmax(logits, xp=xp)
+        probs = xp.exp(log_probs)
         has_gold = gold >= 0
-        if self.gold_weight and has_gold.any():
-            rows = numpy.flatnonzero(has_gold)
-            terms["gold"], g = _cross_entropy(log_probs[rows], probs[rows], gold[rows])
+        if self.gold_weight and bool(has_gold.any()):
+            rows = xp.flatnonzero(has_gold)
+            terms["gold"], g = _cross_entropy(log_probs[rows], probs[rows], gold[rows], xp)
             grad[rows] += self.gold_weight * g
-        if teacher is not None and has_teacher is not None and has_teacher.any():
+        if teacher is not None and has_teacher is not None and bool(has_teacher.any()):
             teacher = teacher.astype("float32", copy=False)
-            rows = numpy.flatnonzero(has_teacher)
+            rows = xp.flatnonzero(has_teacher)
             if self.kd_weight:
-                kd_loss, g = self._kd(logits[rows], teacher[rows])
+                kd_loss, g = self._kd(logits[rows], teacher[rows], xp)
                 terms["kd"] = kd_loss
                 grad[rows] += self.kd_weight * g
-            pl_rows = numpy.flatnonzero(has_teacher & ~has_gold)
+            pl_rows = xp.flatnonzero(has_teacher & ~has_gold)
             if self.pseudo_label_weight and len(pl_rows):
                 targets = teacher[pl_rows].argmax(axis=1)
-                terms["pseudo_label"], g = _cross_entropy(log_probs[pl_rows], probs[pl_rows], targets)
+                terms["pseudo_label"], g = _cross_entropy(log_probs[pl_rows], probs[pl_rows], targets, xp)
                 grad[pl_rows] += self.pseudo_label_weight * g
-        total = (
-            self.gold_weight * terms["gold"]
-            + self.kd_weight * terms["kd"]
-            + self.pseudo_label_weight * terms["pseudo_label"]
-        )
+        total = sum(self.weights[name] * value for name, value in terms.items())
         terms = {name: value / n_tokens for name, value in terms.items()}
         return total / n_tokens, grad / n_tokens, terms
 
-    def _kd(self, student: numpy.ndarray, teacher: numpy.ndarray) -> Tuple[float, numpy.ndarray]:
+    def _kd(self, student: Any, teacher: Any, xp: ModuleType) -> Tuple[float, Any]:
         if self.kd_kind == "mse":
             diff = student - teacher
             n_tags = student.shape[1]
-            return float((diff**2).sum() / n_tags), 2.0 * diff / n_tags
+            return float((diff**2).sum()) / n_tags, 2.0 * diff / n_tags
         T = self.temperature
-        p_teacher = softmax(teacher, T)
-        log_p_teacher = log_softmax(teacher / T)
-        log_p_student = log_softmax(student / T)
-        kl = (p_teacher * (log_p_teacher - log_p_student)).sum()
+        p_teacher = softmax(teacher, T, xp=xp)
+        log_p_teacher = log_softmax(teacher / T, xp=xp)
+        log_p_student = log_softmax(student / T, xp=xp)
+        kl = float((p_teacher * (log_p_teacher - log_p_student)).sum())
         # d/dz of T^2 * KL(p_t || softmax(z / T)) is T * (softmax(z / T) - p_t).
-        return float(T * T * kl), T * (numpy.exp(log_p_student) - p_teacher)
+        return T * T * kl, T * (xp.exp(log_p_student) - p_teacher)
 
 
-def _cross_entropy(
-    log_probs: numpy.ndarray, probs: numpy.ndarray, targets: numpy.ndarray
-) -> Tuple[float, numpy.ndarray]:
-    rows = numpy.arange(len(targets))
-    loss = float(-log_probs[rows, targets].sum())
+def _cross_entropy(log_probs: Any, probs: Any, targets: Any, xp: ModuleType) -> Tuple[float, Any]:
+    rows = xp.arange(len(targets))
+    loss = -float(log_probs[rows, targets].sum())
     grad = probs.copy()
     grad[rows, targets] -= 1.0
     return loss, grad

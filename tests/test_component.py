@@ -3,7 +3,11 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
+from thinc.api import NumpyOps
 
+from spacy_compact_ner.component import INIT_SAMPLE_SIZE
+from spacy_compact_ner.store import set_teacher_logits
+from tests.test_losses import DeviceArray, FakeDeviceXP, forbid_numpy
 from tests.util import ents, student_nlp, toy_examples, train
 
 
@@ -123,3 +127,127 @@ def test_retokenized_predicted_docs_still_train(trained):
     eg = Example(nlp.make_doc("Alice visited Paris."), ref)
     losses = nlp.update([eg])
     assert numpy.isfinite(losses["ner"])
+
+
+def _counting(examples):
+    """A ``get_examples`` that streams ``examples`` and records how many each call yielded."""
+    passes = []
+
+    def get_examples():
+        passes.append(0)
+        for eg in examples:
+            passes[-1] += 1
+            yield eg
+
+    return get_examples, passes
+
+
+def test_labels_come_from_every_example_and_the_model_from_a_sample():
+    nlp = student_nlp()
+    ner = nlp.get_pipe("ner")
+    examples = toy_examples(nlp, 3 * INIT_SAMPLE_SIZE)
+    late = examples[-1].reference  # a label seen only after the sample must still be found
+    late.set_ents([Span(late, 0, 1, label="MISC")], default="outside")
+    get_examples, passes = _counting(examples)
+    ner.initialize(get_examples, nlp=nlp)
+    assert ner.labels == ("LOC", "MISC", "ORG", "PER")
+    # spaCy's validation pass, one streamed pass for the labels, the model's sample.
+    assert passes == [len(examples), len(examples), INIT_SAMPLE_SIZE]
+
+
+def test_given_labels_read_only_a_sample():
+    nlp = student_nlp()
+    ner = nlp.get_pipe("ner")
+    examples = toy_examples(nlp, 3 * INIT_SAMPLE_SIZE)
+    get_examples, passes = _counting(examples)
+    ner.initialize(get_examples, nlp=nlp, labels=["PER", "ORG", "LOC"])
+    assert ner.labels == ("PER", "ORG", "LOC")
+    # spaCy's validation pass, then the sample checked for teacher labels and the model's sample.
+    assert passes == [len(examples), INIT_SAMPLE_SIZE, INIT_SAMPLE_SIZE]
+
+
+def _with_teacher(nlp, examples, seed=0):
+    """Copies of ``examples``: even ones keep gold and get teacher logits, odd ones only teacher logits."""
+    rng = numpy.random.default_rng(seed)
+    tags = nlp.get_pipe("ner").tags
+    out = []
+    for i, eg in enumerate(examples):
+        ref = eg.reference.copy() if i % 2 == 0 else nlp.make_doc(eg.reference.text)
+        set_teacher_logits(ref, rng.normal(size=(len(ref), len(tags))), tags)
+        out.append(Example(nlp.make_doc(ref.text), ref))
+    return out
+
+
+@pytest.mark.parametrize(
+    "weights,keys",
+    [
+        ({}, ["ner_gold", "ner_kd", "ner_pseudo_label"]),
+        ({"kd_weight": 0.0, "gold_weight": 2.0}, ["ner_gold", "ner_pseudo_label"]),
+        ({"kd_weight": 0.0, "pseudo_label_weight": 0.0}, []),  # one term: it is the total
+    ],
+)
+def test_update_records_each_weighted_loss_term(trained, weights, keys):
+    trained_nlp, examples = trained
+    nlp = student_nlp(**{f"components.ner.loss.{k}": v for k, v in weights.items()})
+    ner = nlp.get_pipe("ner")
+    ner.initialize(lambda: examples, nlp=nlp, labels=trained_nlp.get_pipe("ner").labels)
+    assert ner.loss_keys == keys
+    losses = nlp.update(_with_teacher(nlp, examples[:6]))
+    assert sorted(losses) == sorted(["ner", *keys])
+    assert all(losses[key] > 0 for key in keys)
+    if keys:
+        assert sum(losses[key] for key in keys) == pytest.approx(losses["ner"], rel=1e-5)
+    # Empty docs: the keys are there, at 0.
+    empty = nlp.make_doc("")
+    assert nlp.update([Example(empty, empty)]) == {key: 0.0 for key in ["ner", *keys]}
+
+
+class FakeDeviceOps(NumpyOps):
+    """NumpyOps whose arrays are ``DeviceArray``s, made by a recording ``xp``; ``to_numpy`` gives
+    plain numpy arrays, as a copy to the host would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.xp = FakeDeviceXP()
+
+    def asarray(self, data, dtype=None):
+        return numpy.asarray(data, dtype=dtype).view(DeviceArray)
+
+    def to_numpy(self, data, *, byte_order=None):
+        return numpy.asarray(data)
+
+
+def test_the_loss_runs_on_the_model_device(trained, monkeypatch):
+    nlp, examples = trained
+    ner = nlp.get_pipe("ner")
+    batch = _with_teacher(nlp, examples[:6])
+    host_scores = ner.model.predict([eg.predicted for eg in batch])
+    expected_loss, expected_grads = ner.get_loss(batch, host_scores)
+    ops = FakeDeviceOps()
+    seen = {}
+    real_loss = ner.loss
+
+    def spy(logits, gold, teacher, has_teacher, *, xp):
+        seen.update(arrays=(logits, gold, teacher, has_teacher), xp=xp)
+        return real_loss(logits, gold, teacher, has_teacher, xp=xp)
+
+    monkeypatch.setattr(ner, "loss", spy)
+    monkeypatch.setattr(ner.model, "ops", ops)
+    forbid_numpy(monkeypatch)
+    loss, grads = ner.get_loss(batch, [ops.asarray2f(s) for s in host_scores])
+    # The scores stay on the device, the targets are moved there, the loss runs on ops.xp.
+    assert seen["xp"] is ops.xp and "concatenate" in ops.xp.calls
+    assert all(isinstance(array, DeviceArray) for array in seen["arrays"])
+    assert all(isinstance(grad, DeviceArray) for grad in grads)
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    for grad, expected in zip(grads, expected_grads):
+        numpy.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+def test_set_annotations_accepts_device_scores(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ner")
+    doc = nlp.make_doc("yesterday , Carol Bobson saw Tokyo for Acme Corp .")
+    scores = ner.predict([doc])
+    ner.set_annotations([doc], [FakeDeviceOps().asarray2f(scores[0])])
+    assert ents(doc) == [(2, 4, "PER"), (5, 6, "LOC"), (7, 9, "ORG")]

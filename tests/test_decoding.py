@@ -11,6 +11,7 @@ from spacy_compact_ner.decoding import (
     is_valid_biluo,
     labels_from_tags,
     log_softmax,
+    softmax,
     tags_to_spans,
     viterbi,
     viterbi_batch,
@@ -93,3 +94,20 @@ def test_invalid_argmax_is_repaired():
 def test_tags_to_spans():
     path = [TAGS.index(t) for t in ["U-PER", "O", "B-LOC", "I-LOC", "L-LOC", "O"]]
     assert tags_to_spans(path, LABELS) == [(0, 1, "PER"), (2, 5, "LOC")]
+
+
+def test_softmax_runs_on_the_given_array_module(monkeypatch):
+    from tests.test_losses import DeviceArray, FakeDeviceXP, forbid_numpy
+
+    scores = numpy.random.default_rng(0).normal(size=(4, len(TAGS))).astype("float32")
+    expected = (log_softmax(scores), softmax(scores, 2.0))
+    xp = FakeDeviceXP()
+    forbid_numpy(monkeypatch)
+    got = (log_softmax(scores.view(DeviceArray), xp=xp), softmax(scores.view(DeviceArray), 2.0, xp=xp))
+    assert sorted(xp.calls) == ["exp", "exp", "log"]
+    for g, e in zip(got, expected):
+        assert isinstance(g, DeviceArray)
+        numpy.testing.assert_allclose(g, e, rtol=1e-6)
+    monkeypatch.undo()
+    # Viterbi runs on the CPU whatever it gets: a plain sequence too.
+    assert viterbi_batch([scores.tolist()])[0].tolist() == viterbi(scores).tolist()

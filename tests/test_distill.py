@@ -1,7 +1,11 @@
 """Annotate with the tiny teacher, then distill a student on gold + teacher distributions."""
+import contextlib
+import io
+
 import numpy
 import pytest
 import spacy
+import srsly
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
@@ -41,8 +45,12 @@ def distilled(trained_teacher, distill_inputs, toy_corpus, toy_vectors, tmp_path
     stats = annotate(trained_teacher, list(distill_inputs), root / "distill.spacy", chunk_size=16, show_progress=False)
     # The shipped default: the student with static vectors.
     overrides = {"paths.train": str(root / "distill.spacy"), "paths.dev": str(toy_corpus["dev"]), **STUDENT_OVERRIDES,
-                 "components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)}
-    spacy_train(ROOT / "configs" / "student.cfg", root / "student", overrides=overrides)
+                 "components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors),
+                 "training.logger.output_file": str(root / "train_log.jsonl")}
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        spacy_train(ROOT / "configs" / "student.cfg", root / "student", overrides=overrides)
+    (root / "train_table.txt").write_text(table.getvalue(), encoding="utf8")
     return root, stats
 
 
@@ -72,6 +80,20 @@ def test_student_learns_the_teacher_on_unlabeled_text(distilled, trained_teacher
     references = list(teacher.pipe(texts))
     scores = student.evaluate([Example(student.make_doc(t), ref) for t, ref in zip(texts, references)])
     assert scores["ents_f"] >= 0.9
+
+
+def test_spacy_train_shows_each_loss_term(distilled):
+    root, _ = distilled
+    table = (root / "train_table.txt").read_text(encoding="utf8")
+    header = next(line.split() for line in table.splitlines() if line.split()[:2] == ["E", "#"])
+    assert header[2:10] == ["LOSS", "NER", "LOSS", "NER_GOLD", "LOSS", "NER_KD", "LOSS", "NER_P..."]
+    log = list(srsly.read_jsonl(root / "train_log.jsonl"))
+    assert len(log) >= 2
+    terms = ("ner_gold", "ner_kd", "ner_pseudo_label")
+    for line in log:
+        assert set(line["losses"]) == {"ner", *terms}
+        assert sum(line["losses"][t] for t in terms) == pytest.approx(line["losses"]["ner"], rel=1e-4)
+    assert all(log[0]["losses"][t] > 0 for t in terms)  # gold and teacher docs, and tokens without gold
 
 
 def test_stored_distributions_round_trip_through_docbin():

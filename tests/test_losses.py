@@ -92,3 +92,71 @@ def test_gradient_matches_finite_differences(kind):
 def test_bad_settings_fail_early(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_distillation_loss(**kwargs)
+
+
+class DeviceArray(numpy.ndarray):
+    """Stands for an array on an accelerator: only ``FakeDeviceXP`` and ``FakeDeviceOps`` make them."""
+
+
+class FakeDeviceXP:
+    """A stand-in for cupy: numpy underneath, but it records each function called and returns
+    ``DeviceArray``s."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def __getattr__(self, name):
+        attr = getattr(numpy, name)
+        if isinstance(attr, type) or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            out = attr(*args, **kwargs)
+            return out.view(DeviceArray) if isinstance(out, numpy.ndarray) else out
+
+        return call
+
+
+class NoNumpy:
+    """Put in place of a module's ``numpy``: any use of it on the loss path fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"numpy.{name} called on the loss path instead of ops.xp")
+
+
+def forbid_numpy(monkeypatch) -> None:
+    """The loss and the softmax it uses may not call numpy's module functions."""
+    import spacy_compact_ner.decoding as decoding
+    import spacy_compact_ner.losses as losses
+
+    for module in (losses, decoding):
+        monkeypatch.setattr(module, "numpy", NoNumpy(), raising=False)
+
+
+@pytest.mark.parametrize("kind", ["kl", "mse"])
+def test_loss_runs_on_the_given_array_module(kind, monkeypatch):
+    rng = numpy.random.default_rng(1)
+    loss = DistillationLoss(gold_weight=0.7, kd_weight=1.3, pseudo_label_weight=0.5, temperature=2.0, kd_kind=kind)
+    args = (
+        rng.normal(size=(5, 5)).astype("float32"),
+        numpy.array([1, -1, 3, -1, 0]),
+        rng.normal(size=(5, 5)).astype("float32"),
+        numpy.array([True, True, False, True, True]),
+    )
+    expected = loss(*args)
+    xp = FakeDeviceXP()
+    forbid_numpy(monkeypatch)
+    value, grad, terms = loss(*[a.view(DeviceArray) for a in args], xp=xp)
+    assert isinstance(grad, DeviceArray)
+    assert {"zeros", "exp", "log", "flatnonzero", "arange"} <= set(xp.calls)
+    assert value == pytest.approx(expected[0], rel=1e-6)
+    numpy.testing.assert_allclose(grad, expected[1], rtol=1e-6)
+    assert terms == pytest.approx(expected[2], rel=1e-6)
+    assert all(terms[name] > 0 for name in ("gold", "kd", "pseudo_label"))
+
+
+def test_active_terms_are_those_with_a_weight():
+    assert DistillationLoss().active_terms == ("gold", "kd", "pseudo_label")
+    assert DistillationLoss(kd_weight=0.0, pseudo_label_weight=0.0).active_terms == ("gold",)
+    assert DistillationLoss(gold_weight=2.0, kd_weight=0.5).weights == {"gold": 2.0, "kd": 0.5, "pseudo_label": 1.0}

@@ -9,6 +9,7 @@ from spacy.cli.train import train as spacy_train
 from spacy.strings import StringStore
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
+from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_compact_ner.tools.cli import app
@@ -145,10 +146,55 @@ def test_missing_vectors_path_is_a_clear_error(toy_corpus, tmp_path):
         spacy_train(ROOT / "configs" / "student.cfg", tmp_path / "out", overrides=overrides)
 
 
-def test_static_vectors_without_a_table_is_a_clear_error():
+NO_TABLE = r"'ner' embeds static vectors \(include_static_vectors = true\) but the vocab has no vectors table"
+
+
+def test_static_vectors_without_a_table_is_a_clear_error_before_reading_data():
     nlp = student_nlp(**{"components.ner.model.tok2vec.include_static_vectors": True})
-    with pytest.raises(ValueError, match=r"embeds static vectors .* set \[initialize\] vectors"):
+    with pytest.raises(ValueError, match=NO_TABLE + r".*set \[initialize\] vectors.*--paths.vectors"):
         nlp.initialize(lambda: toy_examples(nlp, 5))
+    read = []
+    ner = nlp.get_pipe("ner")
+    with pytest.raises(ValueError, match=NO_TABLE):
+        ner.initialize(lambda: read.append(1) or toy_examples(nlp, 5), nlp=nlp)
+    assert read == []  # no pass over the training data before the error
+
+
+@pytest.fixture(scope="module")
+def student_with_vectors(toy_vectors):
+    nlp = student_nlp(**{"components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)})
+    examples = toy_examples(nlp, 5)
+    nlp.initialize(lambda: examples)
+    return nlp, examples
+
+
+def test_sourced_without_its_vectors_is_a_clear_error_at_predict_and_update(student_with_vectors):
+    nlp, examples = student_with_vectors
+    assert nlp("Alice visited Paris .") is not None
+    sourced = spacy.blank("en")
+    with pytest.warns(UserWarning, match="W113"):  # the source's vocab, and so its vectors, stay behind
+        sourced.add_pipe("ner", source=nlp)
+    assert sourced.vocab.vectors.shape[0] == 0
+    with pytest.raises(ValueError, match=NO_TABLE + r".*sourced from a trained pipeline.*vocab=source.vocab"):
+        sourced("Alice visited Paris .")
+    egs = [Example(sourced.make_doc(eg.reference.text), eg.reference) for eg in examples]
+    with pytest.raises(ValueError, match=NO_TABLE):
+        sourced.update(egs)
+    shared = spacy.blank("en", vocab=nlp.vocab)  # the fix the message gives
+    shared.add_pipe("ner", source=nlp)
+    assert ents(shared("Alice visited Paris .")) == ents(nlp("Alice visited Paris ."))
+
+
+def test_vectors_that_vanish_or_change_width_are_clear_errors(student_with_vectors, tmp_path):
+    nlp, _ = student_with_vectors
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    loaded.vocab.vectors = Vectors(strings=loaded.vocab.strings)
+    with pytest.raises(ValueError, match=NO_TABLE):
+        loaded("Alice visited Paris .")
+    loaded.vocab.vectors = Vectors(strings=loaded.vocab.strings, shape=(3, 5))
+    with pytest.raises(ValueError, match=r"'ner' embeds static vectors of 8 dims .* vectors table has 5"):
+        loaded("Alice visited Paris .")
 
 
 @pytest.mark.parametrize("attrs", [["SHAPE", "PREFIX", "SUFFIX"], []], ids=["features+vectors", "vectors"])
