@@ -88,8 +88,8 @@ class TrainSettings:
     teacher_max_steps: int = -1
     student_epochs: int = 40
     spacy_ner_epochs: int = 40
-    # spaCy's accuracy config with vectors costs ~2 s a step on 2 cores (vs ~0.1 for the default CNN);
-    # its dev F1 peaked within 7 epochs at 500 labeled.
+    # spaCy's accuracy config with vectors is far slower a step than the default CNN, and its dev F1
+    # peaks well before 15 epochs (docs/results.md, "Benchmark").
     spacy_ner_vectors_epochs: int = 15
     # Static vectors of the students (a folder made by `spacy_compact_ner vectors`; None: no vectors)
     # and of the spacy_ner_vectors baseline (a pipeline with vectors).
