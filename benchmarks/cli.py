@@ -382,7 +382,9 @@ def benchmark_report_command(
         )
     except ValueError as err:
         _fail(str(err))
-    if readme is not None:
+    if readme is not None and not readme.is_file():  # e.g. a copy of the project without its README
+        typer.secho(f"warning: {readme} not found: its results table is not written", fg=typer.colors.YELLOW, err=True)
+    elif readme is not None:
         try:
             changed = write_readme_table(readme, data)
         except (ValueError, OSError) as err:

@@ -132,3 +132,31 @@ def test_committed_readme_table_is_generated_from_committed_report():
     block = readme_block((ROOT / "README.md").read_text(encoding="utf8"))
     assert block == readme_table(data), (
         "README.md's results table differs from metrics/benchmark.json: run `python -m benchmarks readme`")
+
+
+def _report_args(tmp_path, readme):
+    return ["report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
+            "--output-json", str(tmp_path / "b.json"), "--output-md", str(tmp_path / "b.md"),
+            "--plot-dir", str(tmp_path), "--readme", str(readme)]
+
+
+def test_report_command_writes_the_readme_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\nstale\n{README_END}\n")
+    result = CliRunner().invoke(app, _report_args(tmp_path, readme))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert readme_block(readme.read_text()) == readme_table(data)
+    assert data["date"] in readme.read_text()
+
+
+def test_report_command_readme_errors(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(app, _report_args(tmp_path, tmp_path / "absent.md"))
+    assert missing.exit_code == 0 and (tmp_path / "b.json").is_file()  # a project copy without README: warned
+    assert not (tmp_path / "absent.md").exists()
+    unmarked = tmp_path / "README.md"
+    unmarked.write_text("# no markers\n")
+    result = runner.invoke(app, _report_args(tmp_path, unmarked))
+    assert result.exit_code == 1
+    assert unmarked.read_text() == "# no markers\n"
