@@ -369,11 +369,14 @@ def benchmark_report_command(
         ["wnut16"], "--targets-datasets", help="Datasets whose accuracy targets are checked (comma-separated)."
     ),
     image_prefix: str = typer.Option("metrics/", "--image-prefix", help="Prefix of image links in the markdown."),
+    readme: Optional[Path] = typer.Option(
+        None, "--readme", help="Also write the headline table into this README, between its results markers."
+    ),
 ) -> None:
     """Aggregate the existing cells (mean ± std), check the targets, write JSON, markdown and plots."""
     from .accuracy import order_systems
     from .common import parse_assignments, parse_ints, parse_sizes, split_list
-    from .report import build_report
+    from .report import build_report, write_readme_table
 
     try:
         data = build_report(
@@ -386,6 +389,14 @@ def benchmark_report_command(
         )
     except ValueError as err:
         _fail(str(err))
+    if readme is not None and not readme.is_file():  # e.g. a copy of the project without its README
+        typer.secho(f"warning: {readme} not found: its results table is not written", fg=typer.colors.YELLOW, err=True)
+    elif readme is not None:
+        try:
+            changed = write_readme_table(readme, data)
+        except (ValueError, OSError) as err:
+            _fail(str(err))
+        typer.echo(f"{'updated' if changed else 'unchanged'}: the results table of {readme}")
     missing = sum(len(a["missing"]) for a in data["accuracy"].values())
     typer.echo(f"{data['cells']['count']} result files, {missing} missing cells; wrote {output_json} and {output_md}")
     for target in data["targets"]:
@@ -419,6 +430,33 @@ def benchmark_fetch_command(
                         err=True)
         else:
             typer.echo(f"{name} {path}")
+
+
+@app.command("readme")
+def benchmark_readme_command(
+    benchmark_json: Path = typer.Option(Path("metrics/benchmark.json"), "--benchmark-json",
+                                        help="A report written by `report`."),
+    readme: Path = typer.Option(Path("README.md"), "--readme", help="README with the results markers."),
+    check: bool = typer.Option(False, "--check", help="Only check that the README's table is current (exit 1 if not)."),
+) -> None:
+    """Write the README's headline table from a benchmark report, between its results markers."""
+    import json as _json
+
+    from .report import readme_block, readme_table, write_readme_table
+
+    try:
+        data = _json.loads(benchmark_json.read_text(encoding="utf8"))
+        if check:
+            if readme_block(readme.read_text(encoding="utf8")) != readme_table(data):
+                _fail(f"the results table of {readme} differs from {benchmark_json}: run `python -m benchmarks readme`")
+            typer.echo(f"the results table of {readme} is current")
+            return
+        changed = write_readme_table(readme, data)
+    except KeyError as err:
+        _fail(f"{benchmark_json}: not a benchmark report (no {err})")
+    except (ValueError, OSError) as err:
+        _fail(str(err))
+    typer.echo(f"{'updated' if changed else 'unchanged'}: the results table of {readme}")
 
 
 @app.command("fetch-md", hidden=True)

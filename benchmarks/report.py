@@ -675,3 +675,145 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     if data["cells"]["invalid"]:
         lines += ["", "Result files skipped as invalid:"] + [f"- {p}" for p in data["cells"]["invalid"]]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's headline table (generated from metrics/benchmark.json, never typed)
+
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+README_SIZE = 500  # the default labeled size of `spacy project run all`
+# (accuracy system, its name in the speed section or None, column heading)
+README_COLUMNS = (
+    ("teacher", "teacher", "teacher"),
+    ("student_full", "student", "student (full)"),
+    ("student_gold", None, "student (gold only)"),
+    ("spacy_ner", "spacy_ner", "spaCy `ner`"),
+    ("spacy_ner_vectors", "spacy_ner_vectors", "spaCy `ner` + md vectors"),
+)
+
+
+def readme_sizes(agg: dict) -> List[Size]:
+    """The labeled sizes of a dataset the README shows: `README_SIZE` and the largest one measured."""
+    measured = sorted({r["size"] for r in agg["results"]}, key=size_key)
+    if not measured:
+        return []
+    return sorted({s for s in measured if s == README_SIZE} | {measured[-1]}, key=size_key)
+
+
+def _readme_f1(row: Optional[dict], n_seeds: int) -> str:
+    if not row:
+        return "—"
+    f1 = row["f1"]
+    text = f"{f1['mean']:.1f}" if f1["std"] is None else f"{f1['mean']:.1f} ± {f1['std']:.1f}"
+    return text if f1["n"] == n_seeds else f"{text} (n={f1['n']})"
+
+
+def _readme_accuracy_rows(name: str, agg: dict) -> List[str]:
+    rows = {(r["size"], r["system"]): r for r in agg["results"]}
+    lines = []
+    for size in readme_sizes(agg):
+        found = [rows.get((size, system)) for system, _, _ in README_COLUMNS]
+        n_labeled = max(r["n_labeled"] for r in found if r) if any(found) else None
+        n_seeds = max((r["f1"]["n"] for r in found if r), default=0)
+        teacher, student = rows.get((size, "teacher")), rows.get((size, "student_full"))
+        ratio = (f"{student['f1']['mean'] / teacher['f1']['mean']:.0%}"
+                 if teacher and student and teacher["f1"]["mean"] > 0 else "—")
+        label = f"{dataset_label(name)}, {_size_heading(size, n_labeled)} labeled, test F1"
+        seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+        cells = [_readme_f1(row, n_seeds) for row in found]
+        lines.append(f"| {label} ({seeds}) | " + " | ".join(cells) + f" | {ratio} |")
+    return lines
+
+
+def dataset_label(name: str) -> str:
+    """A dataset's short name in the README table."""
+    return {"wnut16": "WNUT-16", "sotu_silver": "State of the Union (silver)"}.get(
+        name, f"{name} (silver)" if is_silver(name) else name)
+
+
+def _readme_speed_rows(speed: dict) -> List[str]:
+    systems = speed.get("systems") or {}
+    found = [systems.get(name) if name else None for _, name, _ in README_COLUMNS]
+    if not any(found):
+        return []
+
+    def words_per_second(system: Optional[dict]) -> Optional[float]:
+        return ((system or {}).get("threads", {}).get("1") or {}).get("pipeline_words_per_second")
+
+    def parameters(system: Optional[dict]) -> str:
+        if not system:
+            return "—"
+        vectors = f" + {system['vectors'] / 1e6:.1f}M vectors" if system.get("vectors") else ""
+        return f"{system['parameters'] / 1e6:.2f}M{vectors}"
+
+    teacher, student = systems.get("teacher"), systems.get("student")
+    t_wps, s_wps = words_per_second(teacher), words_per_second(student)
+    speed_ratio = f"{s_wps / t_wps:.1f}x" if t_wps and s_wps else "—"
+    param_ratio = (f"1/{teacher['parameters'] / student['parameters']:.1f}"
+                   if teacher and student and student.get("parameters") else "—")
+    return [
+        "| words/s, 1 thread | " + " | ".join(_wps(words_per_second(s)) for s in found) + f" | {speed_ratio} |",
+        "| parameters | " + " | ".join(parameters(s) for s in found) + f" | {param_ratio} |",
+    ]
+
+
+def _speed_models(speed: dict) -> str:
+    """'the wnut16 n500-s0 models, ' when the student timed is a benchmark cell's, else ''."""
+    parts = Path(((speed.get("systems") or {}).get("student") or {}).get("model", "")).parts
+    if len(parts) >= 4 and parts[-1] == "model-best" and parts[-3].startswith("n"):
+        return f"the {parts[-4]} {parts[-3]} models, "
+    return ""
+
+
+def readme_table(data: dict) -> str:
+    """The README's headline table from a benchmark report (the content of ``metrics/benchmark.json``):
+    per dataset, test F1 (mean ± std over seeds) at `README_SIZE` labeled and at the largest size
+    measured, then words/s (1 thread) and parameters from the speed section. The markers are not included."""
+    speed = data.get("speed")
+    lines = [
+        "Generated from `metrics/benchmark.json` by `python -m benchmarks readme` (also run by "
+        f"`spacy project run benchmark-report`; do not edit by hand): the report of {data['date']}, "
+        f"{data['cells']['count']} result files, details in `metrics/benchmark.md`. Entity F1 (%) on each "
+        "dataset's held-out test split, mean ± std over seeds (each seed draws its own labeled sample); "
+        "*student / teacher*: the full student's mean F1 as a share of the teacher's. Silver: the reference "
+        "labels are en_core_web_md's predictions (agreement, not correctness; the md-vectors baseline shares "
+        "the tagger's vectors)."
+        + (f" Speed: {_speed_models(speed)}`nlp.pipe` on {speed['text']['n_words']:,} words, 1 thread, "
+           f"measured {speed['date']} on {speed['machine']['cpu']} ({speed['machine']['cpus']} cores); "
+           "parameters: trainable weights, static vectors apart." if speed else ""),
+        "",
+        "| | " + " | ".join(head for _, _, head in README_COLUMNS) + " | student / teacher |",
+        "|---|" + "---:|" * (len(README_COLUMNS) + 1),
+    ]
+    for name, agg in data["accuracy"].items():
+        lines += _readme_accuracy_rows(name, agg)
+    if speed:
+        lines += _readme_speed_rows(speed)
+    return "\n".join(lines)
+
+
+def readme_block(text: str) -> str:
+    """What stands between the results markers of a README's text (an error if they are missing)."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < 0 or end < start or text.count(README_START) != 1 or text.count(README_END) != 1:
+        raise ValueError(f"the README needs one {README_START} line and one {README_END} line after it")
+    return text[start + len(README_START):end].strip("\n")
+
+
+def replace_readme_block(text: str, table: str) -> str:
+    """The README's text with ``table`` between the results markers."""
+    readme_block(text)  # checks the markers
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    return f"{before}{README_START}\n{table}\n{README_END}{after}"
+
+
+def write_readme_table(readme: Path, data: dict) -> bool:
+    """Write `readme_table` of ``data`` into ``readme`` between the markers; True if the file changed."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf8")
+    updated = replace_readme_block(text, readme_table(data))
+    if updated != text:
+        readme.write_text(updated, encoding="utf8")
+    return updated != text

@@ -1,10 +1,10 @@
 """Which library multiplies the student's matrices on CPU.
 
 thinc's ``NumpyOps`` runs ``gemm`` through the ``blis`` package by default. On the 2-core AMD EPYC
-machines of this project that reached 12 GFLOP/s for the student's (20,000 x 288) x (288 x 192)
-products, against 35 GFLOP/s for numpy's own BLAS (OpenBLAS in the numpy wheels), and the products are
-over half the student's time. ``NumpyOps(use_blis=False)`` hands them to numpy instead; every other
-operation, and every result, stays the same.
+machines of this project that was several times slower for the student's products than numpy's own
+BLAS (OpenBLAS in the numpy wheels), and the products are the largest share of the student's time
+(measured in docs/results.md, "Speed and size"). ``NumpyOps(use_blis=False)`` hands them to numpy
+instead; every other operation, and every result, stays the same.
 """
 from thinc.api import Model, NumpyOps, get_current_ops
 

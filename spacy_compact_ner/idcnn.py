@@ -35,7 +35,8 @@ def build_idcnn_encoder(
     n_iter (int): How often the block is applied; its parameters are shared between iterations.
     maxout_pieces (int): Maxout pieces of each convolution layer.
     cpu_gemm (str): Matrix products on CPU through "numpy" (numpy's BLAS) or "blis" (thinc's default);
-        same results, numpy was ~1.8x faster on this project's machines (see cpu_ops.py).
+        same results; numpy was faster on this project's machines (see cpu_ops.py; measured in
+        docs/results.md, "Speed and size").
     RETURNS (Model[List[Doc], List[Floats2d]]): One ``(n_tokens, width)`` array per doc.
     """
     if width < 1:

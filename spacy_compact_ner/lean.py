@@ -1,8 +1,8 @@
 """Inference that does not keep activations for a backward pass.
 
 thinc's ``chain`` keeps every layer's backprop callback until the whole chain returns, also when
-``is_train`` is False, so every intermediate array of a batch stays alive at once. For the student that
-is ~7,800 floats per token (600 MB for a batch of 20,000 tokens); without them the peak is ~1,100.
+``is_train`` is False, so every intermediate array of a batch stays alive at once: for the student,
+several times the memory of the encoded batch (measured in docs/results.md, "Speed and size").
 ``release_activations`` gives the chains of a model a forward that, at inference only, drops each
 callback as soon as the layer returns. Training is unchanged; the models' structure and weights are
 unchanged too, so saved pipelines load as before and predict the same.

@@ -6,7 +6,7 @@ low-resource labeled sample from what is left; the remaining tweets become unlab
 distillation, optionally joined by out-of-domain text (`read_text_docs`, `read_brown`).
 
 Note: the gold tokens are the tweets' own tokenization. spaCy's English tokenizer re-tokenizes
-about 57% of the tweets differently (`'m`, `#photography`, `&lt;`), so readers that must keep one
+many tweets differently (`'m`, `#photography`, `&lt;`; docs/component.md), so readers that must keep one
 token per gold token (teacher distributions) build the predicted doc from the stored words.
 """
 
