@@ -415,7 +415,7 @@ def measure_system(
         settings_list.append(("doc_length", {"doc_tokens": length}, f"doclen-{length}", path, length * n_docs, n_docs))
     scaling: Dict[str, List[dict]] = {"input_words": [], "doc_length": []}
     to_run = []
-    for kind, head, sid, path, words, n_docs in settings_list:
+    for kind, head, sid, path, words, _n_docs in settings_list:
         seconds = estimate(words)
         if seconds > settings.scaling_max_seconds:
             scaling[kind].append({**head, "skipped": f"estimated {seconds:,.0f} s > limit {settings.scaling_max_seconds:,.0f} s"})
@@ -442,7 +442,7 @@ def measure_system(
         for entry in out["scaling"]:
             measured[entry["id"]] = entry
     for kind in scaling:
-        for i, entry in enumerate(scaling[kind]):
+        for entry in scaling[kind]:
             sid = entry.pop("_id", None)
             if sid in failures:
                 entry["skipped"] = failures[sid]

@@ -235,8 +235,10 @@ def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: 
         done = [r for r in runs if r is not None]
         f1 = [100 * r["scores"]["ents_f"] for r in done]
         cells = [f"{100 * r['scores']['ents_f']:.1f}" if r else "-" for r in runs]
-        def mean(key: str) -> str:
+
+        def mean(key: str, done: List[dict] = done) -> str:
             return f"{statistics.mean(100 * r['scores'][key] for r in done):.1f}" if done else "-"
+
         minutes = [r["train_seconds"] / 60 for r in done if r.get("train_seconds") is not None]
         lines.append("| " + " | ".join([
             variant.name, overrides_label(variant.override_strings()), *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),
