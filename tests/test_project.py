@@ -46,7 +46,9 @@ def project(tmp_path_factory):
     write_toy_iob2(root / "assets" / "toy" / "ner.txt", 100)
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
     write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
-    variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert",
+    project_vars = srsly.read_yaml(root / "project.yml")["vars"]
+    data_var = "train" if "train" in project_vars else "iob2"  # the labeled data's var (renamed train on main)
+    variables = {**TINY_VARS, data_var: "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert",
                  "glove": "assets/toy-glove"}
     overrides = [arg for key, value in variables.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["all"]
