@@ -248,7 +248,8 @@ def needs_torch(model: Path) -> bool:
 
 def build_wheel(model: Path, out_dir: Path, name: str, *, python: str = sys.executable, log: Log = print) -> Path:
     """A wheel of the pipeline: ``spacy package --build none``, then ``pip wheel --no-build-isolation``
-    (no network: the package's build backend comes from this environment)."""
+    (``spacy_compact_ner.tools.packaging.build_wheel``; no network: the build backend comes from this
+    environment)."""
     out_dir = Path(out_dir)
     package_root = out_dir / "package"
     dist = out_dir / "dist"
@@ -275,16 +276,15 @@ def build_wheel(model: Path, out_dir: Path, name: str, *, python: str = sys.exec
     packages = [p for p in package_root.iterdir() if p.is_dir() and (p / "setup.py").is_file()]
     if len(packages) != 1:
         raise SpeedError(f"spacy package wrote {len(packages)} package folders in {package_root}")
-    cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-           "-q", "--wheel-dir", str(dist), str(packages[0])]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SpeedError(f"pip wheel failed for {name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    wheels = sorted(dist.glob("*.whl"))
-    if len(wheels) != 1:
-        raise SpeedError(f"expected one wheel in {dist}, found {len(wheels)}")
+    from spacy_compact_ner.tools.packaging import PackagingError
+    from spacy_compact_ner.tools.packaging import build_wheel as pip_wheel
+
+    try:
+        wheel = pip_wheel(packages[0], dist, python=python)
+    except PackagingError as err:
+        raise SpeedError(f"no wheel of {name}: {err}") from None
     shutil.rmtree(package_root)
-    return wheels[0]
+    return wheel
 
 
 # ---------------------------------------------------------------------------------------------

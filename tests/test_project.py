@@ -2,7 +2,8 @@
 
 It runs every command of the `all` workflow except `assets` (the registry download), on a generated
 IOB2 file and a tiny generated BERT, in a copy of the project. The wheel is checked in a fresh venv
-without torch (which installs spacy there from the package registry, or pip's cache).
+from the package registries only (spacy there from the registry, or pip's cache): no torch, no
+spacy-compact-ner. What `all` writes must be git-ignored (results go to training/metrics/, not metrics/).
 """
 import json
 import shutil
@@ -45,7 +46,9 @@ def project(tmp_path_factory):
     write_toy_iob2(root / "assets" / "toy" / "ner.txt", 100)
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
     write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
-    variables = {**TINY_VARS, "iob2": "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert",
+    project_vars = srsly.read_yaml(root / "project.yml")["vars"]
+    data_var = "train" if "train" in project_vars else "iob2"  # the labeled data's var (renamed train on main)
+    variables = {**TINY_VARS, data_var: "assets/toy/ner.txt", "teacher_encoder": "assets/tiny-bert",
                  "glove": "assets/toy-glove"}
     overrides = [arg for key, value in variables.items() for arg in (f"--vars.{key}", str(value))]
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["all"]
@@ -65,9 +68,15 @@ def project(tmp_path_factory):
 def test_workflow_builds_an_installable_student(project):
     wheel = project / "packages" / "en_compact_ner-0.1.0" / "dist" / "en_compact_ner-0.1.0-py3-none-any.whl"
     assert wheel.is_file()
-    package = json.loads((project / "metrics" / "package.json").read_text())
+    package = json.loads((project / "training" / "metrics" / "package.json").read_text())
     assert package["torch_installed"] is False and package["spacy_transformers_installed"] is False
+    # it installs alone: its runtime is vendored, the training distribution stays out of the fresh venv
+    assert package["installed"] == {"torch": False, "spacy-transformers": False, "spacy-compact-ner": False}
+    assert package["factory_module"] == "en_compact_ner.component"
+    assert not any(req.startswith(("spacy-compact-ner", "spacy_compact_ner")) for req in package["requirements"])
     assert package["pipeline"] == ["ner"]
+    # nothing of the run lands in metrics/ (the committed benchmark results)
+    assert [path for path in (project / "metrics").rglob("*") if path.is_file()] == []
     assert package["ents_f"] >= 0.8  # the installed package, evaluated on the toy test split
 
 
@@ -75,24 +84,27 @@ def test_installed_package_loads_by_name_in_a_new_process(project):
     code = (
         "import spacy, json; nlp = spacy.load('en_compact_ner'); "
         "doc = nlp('yesterday , Alice visited Paris for Acme Corp .'); "
+        "from spacy.util import registry; "
         "print(json.dumps({'ents': [[e.text, e.label_] for e in doc.ents], 'f': nlp.meta['performance']['ents_f'], "
-        "'vectors': list(nlp.vocab.vectors.shape)}))"
+        "'vectors': list(nlp.vocab.vectors.shape), 'factory': registry.factories.get('compact_ner').__module__}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert ["Paris", "LOC"] in result["ents"]
+    # here spacy-compact-ner is installed: the package's shim defers to it (no second compact_ner factory)
+    assert result["factory"] == "spacy_compact_ner.component"
     # The student's static vectors travel inside the package (the GloVe source is not needed).
     assert result["vectors"] == [len({w.lower() for w in toy_words()}), 8]
     # The meta reports the test scores written by the evaluate step.
-    assert result["f"] == json.loads((project / "metrics" / "student.json").read_text())["ents_f"]
+    assert result["f"] == json.loads((project / "training" / "metrics" / "student.json").read_text())["ents_f"]
 
 
 def test_summary_table_compares_teacher_and_student(project):
-    rows = json.loads((project / "metrics" / "summary.json").read_text())
+    rows = json.loads((project / "training" / "metrics" / "summary.json").read_text())
     assert [r["system"] for r in rows] == ["teacher", "student"]
     for row in rows:
         assert row["parameters"] > 0 and row["disk_bytes"] > 0 and row["words_per_second"] > 0
-    assert "| student |" in (project / "metrics" / "summary.md").read_text()
+    assert "| student |" in (project / "training" / "metrics" / "summary.md").read_text()
 
 
 def test_project_paths_are_single_paths():
@@ -104,3 +116,19 @@ def test_project_paths_are_single_paths():
     joined = [(cmd["name"], path) for cmd in config["commands"] for key in ("deps", "outputs")
               for path in cmd.get(key, []) if ", " in path]
     assert joined == []
+
+
+def test_all_workflow_writes_only_git_ignored_paths():
+    """A run of `all` leaves the tracked files as they are: every output it declares is git-ignored
+    (tracked files never are, by `git check-ignore`)."""
+    from weasel.util import load_project_config
+
+    config = load_project_config(ROOT)
+    commands = {cmd["name"]: cmd for cmd in config["commands"]}
+    outputs = [path for name in config["workflows"]["all"] for path in commands[name].get("outputs", [])]
+    assert "training/metrics/student.json" in outputs and len(outputs) > 10
+    done = subprocess.run(["git", "check-ignore", "--verbose", "--non-matching", *outputs], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    not_ignored = [line.split("\t", 1)[1] for line in done.stdout.splitlines() if line.startswith("::")]
+    assert not_ignored == []

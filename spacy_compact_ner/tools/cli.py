@@ -227,22 +227,42 @@ def package_meta_command(
     typer.echo(f"wrote {output} (test ents_f {meta['performance'].get('ents_f', float('nan')):.3f})")
 
 
+@app.command("package")
+def package_command(
+    model: Path = typer.Argument(..., help="Trained pipeline folder, e.g. training/student/model-best."),
+    output_dir: Path = typer.Argument(..., help="Parent folder of the package folder, e.g. packages."),
+    name: Optional[str] = typer.Option(None, "--name", help="Package name without the language prefix."),
+    version: Optional[str] = typer.Option(None, "--version", help="Package version."),
+    meta_path: Optional[Path] = typer.Option(None, "--meta-path", help="Meta to merge in (see package-meta)."),
+    wheel: bool = typer.Option(True, "--wheel/--no-wheel", help="Also build the wheel (in <package>/dist)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing package folder."),
+) -> None:
+    """Package a pipeline that installs alone: `spacy package` with the torch-free runtime vendored and
+    the runtime's own requirements (not spacy-compact-ner)."""
+    from .packaging import PackagingError, package
+
+    try:
+        result = package(model, output_dir, name=name, version=version, meta_path=meta_path, wheel=wheel, force=force)
+    except PackagingError as err:
+        _fail(str(err))
+    else:
+        typer.echo(f"wrote {result.wheel or result.package_dir} (requires {', '.join(result.meta['requirements'])})")
+
+
 @app.command("verify-package")
 def verify_package_command(
-    wheel: Path = typer.Argument(..., help="The pipeline wheel built by `spacy package`."),
-    find_links: Optional[List[Path]] = typer.Option(None, "--find-links", help="Folder with required wheels."),
+    wheel: Path = typer.Argument(..., help="The pipeline wheel built by `package`."),
     venv_dir: Path = typer.Option(Path("training/package-venv"), "--venv", help="Fresh venv to install into."),
     name: str = typer.Option("en_compact_ner", "--name", help="Pipeline package name."),
     test_data: Optional[Path] = typer.Option(None, "--test-data", help=".spacy file to evaluate on."),
     output: Optional[Path] = typer.Option(None, "--output", help="JSON with the results."),
 ) -> None:
-    """Install the pipeline wheel in a fresh venv (no torch), load it by name and evaluate it."""
+    """Install the pipeline wheel in a fresh venv from the registries only, check that torch,
+    spacy-transformers and spacy-compact-ner stay out, load it by name and evaluate it."""
     from .packaging import verify_package
 
     try:
-        result = verify_package(
-            wheel, find_links=find_links or (), venv_dir=venv_dir, package_name=name, test_data=test_data, output=output
-        )
+        result = verify_package(wheel, venv_dir=venv_dir, package_name=name, test_data=test_data, output=output)
     except (FileNotFoundError, RuntimeError) as err:
         _fail(str(err))
     else:
