@@ -1,4 +1,5 @@
 """Shared fixtures of the package's tests (tests/) and the harness's (benchmarks/tests/)."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,7 +18,6 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
 from tests.fixtures import ROOT, TEACHER_OVERRIDES, make_tiny_bert, toy_docs, toy_words, write_tiny_glove
-
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -33,7 +33,7 @@ VARIANT_PREFIX = "variant."
 
 def variant_of(system: str) -> str:
     """The student variant a system names ("" for the built-in systems)."""
-    return system[len(VARIANT_PREFIX):] if system.startswith(VARIANT_PREFIX) else ""
+    return system[len(VARIANT_PREFIX) :] if system.startswith(VARIANT_PREFIX) else ""
 
 
 def system_label(system: str) -> str:

@@ -29,6 +29,7 @@ Systems (all trained with ``python -m spacy train`` in a subprocess, scored with
 The students get static vectors when ``TrainSettings.student_vectors`` is set (the project passes the
 table built by ``python -m spacy_compact_ner vectors``).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
 from spacy_compact_ner.tools.assets import sha256_file
+
+from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
 from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
@@ -121,8 +123,10 @@ class TrainSettings:
     def student_overrides(self, system: str) -> Dict[str, object]:
         vectors: Dict[str, object] = {}
         if self.student_vectors is not None:
-            vectors = {"paths.vectors": str(Path(self.student_vectors).resolve()),
-                       "components.ner.model.tok2vec.include_static_vectors": True}
+            vectors = {
+                "paths.vectors": str(Path(self.student_vectors).resolve()),
+                "components.ner.model.tok2vec.include_static_vectors": True,
+            }
         return {
             **given({"training.max_epochs": self.student_epochs}),
             "training.logger.progress_bar": False,
@@ -136,8 +140,12 @@ class TrainSettings:
         if system == "spacy_ner_vectors":
             epochs = self.spacy_ner_vectors_epochs
             vectors = {"paths.vectors": str(Path(self.baseline_vectors).resolve()), "training.max_steps": 0}
-        return {**given({"training.max_epochs": epochs}), "training.logger.progress_bar": False, **vectors,
-                **self.spacy_ner_set}
+        return {
+            **given({"training.max_epochs": epochs}),
+            "training.logger.progress_bar": False,
+            **vectors,
+            **self.spacy_ner_set,
+        }
 
 
 def given(overrides: Dict[str, Optional[object]]) -> Dict[str, object]:
@@ -276,8 +284,13 @@ class Cell:
             selection = "last (no dev evaluation during training)"
         if not self.settings.keep_last and (out / "model-last").is_dir():
             shutil.rmtree(out / "model-last")
-        done = {"seconds": seconds, "model_selection": selection, "date": now_iso(),
-                "config": str(config), "overrides": override_strings(overrides)}
+        done = {
+            "seconds": seconds,
+            "model_selection": selection,
+            "date": now_iso(),
+            "config": str(config),
+            "overrides": override_strings(overrides),
+        }
         write_json(out / "train_done.json", done)
         self._say(f"trained {system} in {seconds:,.0f} s")
         return done
@@ -448,8 +461,11 @@ def dev_scores(model: Path) -> Dict[str, float]:
     if not meta.is_file():
         return {}
     performance = json.loads(meta.read_text(encoding="utf8")).get("performance") or {}
-    return {key: float(performance[key]) for key in ("ents_f", "ents_p", "ents_r")
-            if isinstance(performance.get(key), (int, float))}
+    return {
+        key: float(performance[key])
+        for key in ("ents_f", "ents_p", "ents_r")
+        if isinstance(performance.get(key), (int, float))
+    }
 
 
 def _pid_alive(pid: int) -> bool:
@@ -494,9 +510,7 @@ def needs_teacher(system: str) -> bool:
     return system == "teacher" or system in DISTILLED or bool(variant_of(system))
 
 
-def order_systems(
-    systems: Iterable[str], student_variants: Path = TrainSettings.student_variants
-) -> List[str]:
+def order_systems(systems: Iterable[str], student_variants: Path = TrainSettings.student_variants) -> List[str]:
     """The chosen systems in grid order: the built-in ones, then ``variant.<name>`` systems, whose
     names must be in the ``student_variants`` file."""
     chosen = list(dict.fromkeys(systems))
@@ -510,8 +524,10 @@ def order_systems(
         for variant in select_variants(read_variants(student_variants), [variant_of(s) for s in variants]):
             data = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
             if data:
-                raise ValueError(f"student variant {variant.name!r} sets {data}: in the benchmark every system "
-                                 "trains on its cell's labeled sample and unlabeled docs")
+                raise ValueError(
+                    f"student variant {variant.name!r} sets {data}: in the benchmark every system "
+                    "trains on its cell's labeled sample and unlabeled docs"
+                )
     return [s for s in SYSTEMS if s in chosen] + variants
 
 
@@ -543,8 +559,17 @@ def run_grid(
     result = GridResult()
     start = time.monotonic()
     cells = [
-        Cell(dataset, size, seed, metrics_dir=metrics_dir, work_dir=work_dir, settings=settings,
-             steps=steps, budget=budget, log=log)
+        Cell(
+            dataset,
+            size,
+            seed,
+            metrics_dir=metrics_dir,
+            work_dir=work_dir,
+            settings=settings,
+            steps=steps,
+            budget=budget,
+            log=log,
+        )
         for size, seed in grid_order(sizes, seeds)
     ]
     before = {(cell.name, s) for cell in cells for s in systems if cell.done(s)}

@@ -22,7 +22,6 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-
 @app.command("variants")
 def variants_command(
     config: Path = typer.Argument(..., help="Training config, e.g. configs/teacher.cfg."),
@@ -42,8 +41,8 @@ def variants_command(
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep the trained models (default: deleted)."),
 ) -> None:
     """Train each config variant and score it on dev; finished (variant, seed) runs are skipped (resumable)."""
-    from .runner import BenchmarkStepError, Budget
     from .common import parse_assignments, parse_ints, split_list
+    from .runner import BenchmarkStepError, Budget
     from .variants import load_results, measured_seeds, read_variants, run_variants, select_variants, write_table
 
     try:
@@ -52,9 +51,18 @@ def variants_command(
         run_seeds = parse_ints(seeds, name="--seeds")
         overrides = parse_assignments(common, name="--set")
         results = run_variants(
-            config, chosen, train=train, dev=dev, seeds=run_seeds, metrics_dir=metrics_dir, work_dir=work_dir,
-            common=overrides, gpu_id=gpu_id, keep_models=keep_models,
-            budget=Budget(max_runs, 60.0 * time_budget), log=typer.echo,
+            config,
+            chosen,
+            train=train,
+            dev=dev,
+            seeds=run_seeds,
+            metrics_dir=metrics_dir,
+            work_dir=work_dir,
+            common=overrides,
+            gpu_id=gpu_id,
+            keep_models=keep_models,
+            budget=Budget(max_runs, 60.0 * time_budget),
+            log=typer.echo,
         )
         if markdown is not None:  # every variant and seed of the file, measured in this run or before
             table_seeds = sorted(set(run_seeds) | set(measured_seeds(metrics_dir, every)))
@@ -66,8 +74,6 @@ def variants_command(
     typer.echo(f"variants: {len(results)} of {total} runs measured")
 
 
-
-
 @app.command("accuracy")
 def benchmark_accuracy_command(
     iob2_path: Path = typer.Argument(..., help="Gold IOB2 file of the dataset, e.g. assets/wnut16/ner.txt."),
@@ -75,7 +81,8 @@ def benchmark_accuracy_command(
     sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Labeled sizes (comma-separated; 'all')."),
     seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds (comma-separated)."),
     systems: List[str] = typer.Option(
-        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
+        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"],
+        "--systems",
         help="Systems (comma-separated); variant.NAME: a student variant of --student-variants.",
     ),
     student_variants: Path = typer.Option(
@@ -101,8 +108,9 @@ def benchmark_accuracy_command(
         -1, "--teacher-max-steps", help="-1: stop at the teacher's total_steps (learning rate 0 there); 0: no cap."
     ),
     student_epochs: Optional[int] = typer.Option(None, "--student-epochs"),
-    spacy_ner_epochs: Optional[int] = typer.Option(None, "--spacy-ner-epochs",
-                                                   help="max_epochs of spaCy's default ner."),
+    spacy_ner_epochs: Optional[int] = typer.Option(
+        None, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner."
+    ),
     spacy_ner_vectors_epochs: Optional[int] = typer.Option(
         None, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (accuracy config)."
     ),
@@ -131,21 +139,31 @@ def benchmark_accuracy_command(
         grid_sizes = parse_sizes(sizes)
         grid_seeds = parse_ints(seeds, name="--seeds")
         grid_systems = order_systems(split_list(systems), student_variants)
-        bench_dataset = BenchmarkDataset(dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed,
-                                         dev=dev, test=test)
+        bench_dataset = BenchmarkDataset(
+            dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed, dev=dev, test=test
+        )
         settings = TrainSettings(
-            teacher_config=teacher_config, student_config=student_config, teacher_encoder=teacher_encoder,
-            teacher_epochs=teacher_epochs, teacher_batch_size=teacher_batch_size,
-            teacher_warmup_steps=teacher_warmup_steps, teacher_total_steps=teacher_total_steps,
-            teacher_learn_rate=teacher_learn_rate, teacher_max_steps=teacher_max_steps,
-            student_epochs=student_epochs, spacy_ner_epochs=spacy_ner_epochs,
+            teacher_config=teacher_config,
+            student_config=student_config,
+            teacher_encoder=teacher_encoder,
+            teacher_epochs=teacher_epochs,
+            teacher_batch_size=teacher_batch_size,
+            teacher_warmup_steps=teacher_warmup_steps,
+            teacher_total_steps=teacher_total_steps,
+            teacher_learn_rate=teacher_learn_rate,
+            teacher_max_steps=teacher_max_steps,
+            student_epochs=student_epochs,
+            spacy_ner_epochs=spacy_ner_epochs,
             spacy_ner_vectors_epochs=spacy_ner_vectors_epochs,
-            annotate_batch_size=annotate_batch_size, gpu_id=gpu_id,
+            annotate_batch_size=annotate_batch_size,
+            gpu_id=gpu_id,
             teacher_set=parse_assignments(teacher_set, name="--teacher-set"),
             student_set=parse_assignments(student_set, name="--student-set"),
             spacy_ner_set=parse_assignments(spacy_ner_set, name="--spacy-ner-set"),
-            student_vectors=student_vectors, baseline_vectors=baseline_vectors,
-            keep_last=keep_last, student_variants=student_variants,
+            student_vectors=student_vectors,
+            baseline_vectors=baseline_vectors,
+            keep_last=keep_last,
+            student_variants=student_variants,
         )
     except ValueError as err:
         _fail(str(err))
@@ -166,8 +184,16 @@ def benchmark_accuracy_command(
     if student_vectors is not None and not (student_vectors / "vocab").is_dir():
         _fail(f"student vectors not found: {student_vectors} (build them with `python -m spacy_compact_ner vectors`)")
     result = run_grid(
-        bench_dataset, sizes=grid_sizes, seeds=grid_seeds, systems=grid_systems, metrics_dir=metrics_dir,
-        work_dir=work_dir, settings=settings, max_cells=max_cells, time_budget_s=60.0 * time_budget, log=typer.echo,
+        bench_dataset,
+        sizes=grid_sizes,
+        seeds=grid_seeds,
+        systems=grid_systems,
+        metrics_dir=metrics_dir,
+        work_dir=work_dir,
+        settings=settings,
+        max_cells=max_cells,
+        time_budget_s=60.0 * time_budget,
+        log=typer.echo,
     )
     typer.echo(
         f"benchmark accuracy: {len(result.written)} written, {len(result.already_done)} already done, "
@@ -202,8 +228,10 @@ def _thread_counts(threads: List[str]) -> List[int]:
 def benchmark_speed_command(
     model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=PATH of a pipeline (repeatable)."),
     from_cell: Optional[Path] = typer.Option(
-        None, "--from-cell", help="A cell folder of results (e.g. metrics/benchmark/wnut16/n500-s0): its teacher, "
-        "student_full (as 'student'), spacy_ner and spacy_ner_vectors models."
+        None,
+        "--from-cell",
+        help="A cell folder of results (e.g. metrics/benchmark/wnut16/n500-s0): its teacher, "
+        "student_full (as 'student'), spacy_ner and spacy_ner_vectors models.",
     ),
     md: Path = typer.Option(Path("assets/en_core_web_md"), "--md", help="en_core_web_md folder (used if present)."),
     texts: List[Path] = TEXTS_OPTION,
@@ -218,18 +246,23 @@ def benchmark_speed_command(
     warmup_docs: int = WARMUP_DOCS_OPTION,
     threads: List[str] = typer.Option(["1,all"], "--threads", help="Thread counts ('all': every core)."),
     modes: str = typer.Option("pipeline,ner", "--modes", help="pipeline and/or ner (NER component alone)."),
-    spacy_benchmark: bool = typer.Option(True, "--spacy-benchmark/--no-spacy-benchmark",
-                                         help="Also spaCy's `benchmark speed` measure (1 pass)."),
-    scaling_words: List[str] = typer.Option(["1000,10000,100000,1000000"], "--scaling-words",
-                                            help="Input sizes in words ('none' to skip)."),
-    scaling_doc_lengths: List[str] = typer.Option(["10,100,10000"], "--scaling-doc-lengths",
-                                                  help="Doc lengths in tokens ('none' to skip)."),
+    spacy_benchmark: bool = typer.Option(
+        True, "--spacy-benchmark/--no-spacy-benchmark", help="Also spaCy's `benchmark speed` measure (1 pass)."
+    ),
+    scaling_words: List[str] = typer.Option(
+        ["1000,10000,100000,1000000"], "--scaling-words", help="Input sizes in words ('none' to skip)."
+    ),
+    scaling_doc_lengths: List[str] = typer.Option(
+        ["10,100,10000"], "--scaling-doc-lengths", help="Doc lengths in tokens ('none' to skip)."
+    ),
     scaling_doc_words: int = typer.Option(20_000, "--scaling-doc-words", help="Words per doc-length setting."),
     scaling_repeats: int = typer.Option(3, "--scaling-repeats"),
-    scaling_max_seconds: float = typer.Option(600.0, "--scaling-max-seconds",
-                                              help="Skip a scaling setting estimated to take longer."),
-    scaling_processes: str = typer.Option("isolated", "--scaling-processes",
-                                          help="isolated: one process per scaling setting; shared: one per system."),
+    scaling_max_seconds: float = typer.Option(
+        600.0, "--scaling-max-seconds", help="Skip a scaling setting estimated to take longer."
+    ),
+    scaling_processes: str = typer.Option(
+        "isolated", "--scaling-processes", help="isolated: one process per scaling setting; shared: one per system."
+    ),
     wheel: Optional[List[str]] = typer.Option(None, "--wheel", help="NAME=PATH of an existing wheel (repeatable)."),
     python: Optional[List[str]] = typer.Option(None, "--python", help="NAME=PYTHON to run a system with."),
     build_wheels: bool = typer.Option(True, "--build-wheels/--no-build-wheels"),
@@ -246,8 +279,12 @@ def benchmark_speed_command(
     try:
         models = {}
         if from_cell is not None:
-            for system, name in (("teacher", "teacher"), ("student_full", "student"), ("spacy_ner", "spacy_ner"),
-                                 ("spacy_ner_vectors", "spacy_ner_vectors")):
+            for system, name in (
+                ("teacher", "teacher"),
+                ("student_full", "student"),
+                ("spacy_ner", "spacy_ner"),
+                ("spacy_ner_vectors", "spacy_ner_vectors"),
+            ):
                 cell = from_cell / f"{system}.json"
                 if cell.is_file():
                     models[name] = Path(_json.loads(cell.read_text())["model"])
@@ -264,19 +301,32 @@ def benchmark_speed_command(
             return [] if split_list(values) == ["none"] else parse_ints(values, name=name, minimum=1)
 
         settings = SpeedSettings(
-            batch_size=batch_size, repeats=repeats, min_words=min_words, warmup_docs=warmup_docs,
-            thread_counts=thread_counts, modes=tuple(split_list(modes)), spacy_benchmark=spacy_benchmark,
+            batch_size=batch_size,
+            repeats=repeats,
+            min_words=min_words,
+            warmup_docs=warmup_docs,
+            thread_counts=thread_counts,
+            modes=tuple(split_list(modes)),
+            spacy_benchmark=spacy_benchmark,
             scaling_words=ints(scaling_words, "--scaling-words"),
             scaling_doc_lengths=ints(scaling_doc_lengths, "--scaling-doc-lengths"),
-            scaling_doc_words=scaling_doc_words, scaling_repeats=scaling_repeats,
-            scaling_max_seconds=scaling_max_seconds, isolate_scaling=scaling_processes != "shared",
+            scaling_doc_words=scaling_doc_words,
+            scaling_repeats=scaling_repeats,
+            scaling_max_seconds=scaling_max_seconds,
+            isolate_scaling=scaling_processes != "shared",
         )
         if scaling_processes not in ("isolated", "shared"):
             _fail("--scaling-processes must be isolated or shared")
         data = run_speed(
-            models, texts, cache_dir=cache_dir, work_dir=work_dir, settings=settings,
+            models,
+            texts,
+            cache_dir=cache_dir,
+            work_dir=work_dir,
+            settings=settings,
             wheels={k: Path(v) for k, v in parse_assignments(wheel, name="--wheel").items()},
-            pythons=parse_assignments(python, name="--python"), build_wheels=build_wheels, force=force,
+            pythons=parse_assignments(python, name="--python"),
+            build_wheels=build_wheels,
+            force=force,
             log=typer.echo,
         )
         write_speed(data, output, markdown, plot=plot, image_prefix=image_prefix, log=typer.echo)
@@ -284,13 +334,17 @@ def benchmark_speed_command(
         _fail(str(err))
     for name, system in data["systems"].items():
         one = system["threads"].get("1") or next(iter(system["threads"].values()))
-        typer.echo(f"{name:<16} {one['pipeline_words_per_second'] or 0:>10,.0f} words/s (1 thread)  "
-                   f"{system['parameters']:>12,} params")
+        typer.echo(
+            f"{name:<16} {one['pipeline_words_per_second'] or 0:>10,.0f} words/s (1 thread)  "
+            f"{system['parameters']:>12,} params"
+        )
     for target in data["targets"]:
         typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
     typer.echo(f"wrote {output} and {markdown}")
     for name, error in data.get("failed", {}).items():
-        typer.secho(f"failed: {name}: {error.strip().splitlines()[-1] if error.strip() else ''}", fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"failed: {name}: {error.strip().splitlines()[-1] if error.strip() else ''}", fg=typer.colors.RED, err=True
+        )
     if data.get("failed"):
         raise typer.Exit(code=1)
 
@@ -303,7 +357,9 @@ def benchmark_variant_speed_command(
     texts: List[Path] = TEXTS_OPTION,
     only: List[str] = typer.Option([], "--only", help="Only these variants (comma-separated; default: all)."),
     common: Optional[List[str]] = typer.Option(None, "--set", help="Override for every variant, KEY=VALUE."),
-    dev_metrics: Optional[Path] = typer.Option(None, "--dev-metrics", help="The variants' dev results (a metrics folder)."),
+    dev_metrics: Optional[Path] = typer.Option(
+        None, "--dev-metrics", help="The variants' dev results (a metrics folder)."
+    ),
     output: Path = typer.Option(Path("metrics/variant_speed.json"), "--output"),
     markdown: Path = typer.Option(Path("metrics/variant_speed.md"), "--markdown"),
     work_dir: Path = typer.Option(Path("training/variant_speed"), "--work-dir"),
@@ -325,33 +381,51 @@ def benchmark_variant_speed_command(
         all_variants = read_variants(variants_file)
         chosen = select_variants(all_variants, split_list(only))
         thread_counts = _thread_counts(threads)
-        settings = SpeedSettings(batch_size=batch_size, repeats=repeats, min_words=min_words,
-                                 warmup_docs=warmup_docs, thread_counts=thread_counts)
-        data = measure_variant_speed(config, chosen, init_data=init_data, texts=texts, settings=settings,
-                                     work_dir=work_dir, common=parse_assignments(common, name="--set"),
-                                     log=typer.echo)
+        settings = SpeedSettings(
+            batch_size=batch_size,
+            repeats=repeats,
+            min_words=min_words,
+            warmup_docs=warmup_docs,
+            thread_counts=thread_counts,
+        )
+        data = measure_variant_speed(
+            config,
+            chosen,
+            init_data=init_data,
+            texts=texts,
+            settings=settings,
+            work_dir=work_dir,
+            common=parse_assignments(common, name="--set"),
+            log=typer.echo,
+        )
         previous = srsly.read_json(output) if output.is_file() else None
         kept, dropped = merge_previous(data, previous, all_variants)
         if kept:
             typer.echo(f"kept the earlier timings of {', '.join(kept)} (same text, settings and CPU)")
         if dropped:
-            typer.secho(f"dropped the earlier timings of {', '.join(dropped)} from {output}: another text, settings, "
-                        "CPU or overrides (run them again without --only)", fg=typer.colors.YELLOW)
+            typer.secho(
+                f"dropped the earlier timings of {', '.join(dropped)} from {output}: another text, settings, "
+                "CPU or overrides (run them again without --only)",
+                fg=typer.colors.YELLOW,
+            )
         write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, all_variants) if dev_metrics else None)
     except (ValueError, FileNotFoundError, SpeedError) as err:
         _fail(str(err))
     chosen_names = {v.name for v in chosen}
     for row in (r for r in data["variants"] if r["variant"] in chosen_names):
-        typer.echo(f"{row['variant']:<16} {row['threads'][str(thread_counts[0])]['words_per_second']:>10,.0f} words/s "
-                   f"({thread_counts[0]} thread)  {row['parameters']:>12,} params")
+        typer.echo(
+            f"{row['variant']:<16} {row['threads'][str(thread_counts[0])]['words_per_second']:>10,.0f} words/s "
+            f"({thread_counts[0]} thread)  {row['parameters']:>12,} params"
+        )
     typer.echo(f"wrote {output} and {markdown}")
 
 
 @app.command("report")
 def benchmark_report_command(
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Result JSONs of the grid."),
-    speed_json: Path = typer.Option(Path("metrics/benchmark_speed.json"), "--speed-json",
-                                    help="Speed results (included if present)."),
+    speed_json: Path = typer.Option(
+        Path("metrics/benchmark_speed.json"), "--speed-json", help="Speed results (included if present)."
+    ),
     output_json: Path = typer.Option(Path("metrics/benchmark.json"), "--output-json"),
     output_md: Path = typer.Option(Path("metrics/benchmark.md"), "--output-md"),
     plot_dir: Path = typer.Option(Path("metrics"), "--plot-dir"),
@@ -359,7 +433,8 @@ def benchmark_report_command(
     sizes: List[str] = typer.Option(["100,250,500,all"], "--sizes", help="Sizes expected (for missing cells)."),
     seeds: List[str] = typer.Option(["0,1,2"], "--seeds", help="Seeds expected."),
     systems: List[str] = typer.Option(
-        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"], "--systems",
+        ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"],
+        "--systems",
         help="Systems expected.",
     ),
     dataset_sizes: Optional[List[str]] = typer.Option(
@@ -380,12 +455,21 @@ def benchmark_report_command(
 
     try:
         data = build_report(
-            metrics_dir=metrics_dir, speed_json=speed_json, output_json=output_json, output_md=output_md,
-            plot_dir=plot_dir, datasets=split_list(datasets), sizes=parse_sizes(sizes),
-            seeds=parse_ints(seeds, name="--seeds"), systems=order_systems(split_list(systems)),
-            dataset_sizes={name: parse_sizes(value) for name, value in
-                           parse_assignments(dataset_sizes, name="--dataset-sizes").items()},
-            targets_datasets=split_list(targets_datasets), image_prefix=image_prefix,
+            metrics_dir=metrics_dir,
+            speed_json=speed_json,
+            output_json=output_json,
+            output_md=output_md,
+            plot_dir=plot_dir,
+            datasets=split_list(datasets),
+            sizes=parse_sizes(sizes),
+            seeds=parse_ints(seeds, name="--seeds"),
+            systems=order_systems(split_list(systems)),
+            dataset_sizes={
+                name: parse_sizes(value)
+                for name, value in parse_assignments(dataset_sizes, name="--dataset-sizes").items()
+            },
+            targets_datasets=split_list(targets_datasets),
+            image_prefix=image_prefix,
         )
     except ValueError as err:
         _fail(str(err))
@@ -426,16 +510,18 @@ def benchmark_fetch_command(
         except AssetError as err:
             if not optional:
                 _fail(str(err))
-            typer.secho(f"warning: {name} not fetched, what needs it is skipped: {err}", fg=typer.colors.YELLOW,
-                        err=True)
+            typer.secho(
+                f"warning: {name} not fetched, what needs it is skipped: {err}", fg=typer.colors.YELLOW, err=True
+            )
         else:
             typer.echo(f"{name} {path}")
 
 
 @app.command("readme")
 def benchmark_readme_command(
-    benchmark_json: Path = typer.Option(Path("metrics/benchmark.json"), "--benchmark-json",
-                                        help="A report written by `report`."),
+    benchmark_json: Path = typer.Option(
+        Path("metrics/benchmark.json"), "--benchmark-json", help="A report written by `report`."
+    ),
     readme: Path = typer.Option(Path("README.md"), "--readme", help="README with the results markers."),
     check: bool = typer.Option(False, "--check", help="Only check that the README's table is current (exit 1 if not)."),
 ) -> None:
@@ -486,8 +572,17 @@ def benchmark_silver_command(
     if not (model / "meta.json").is_file():
         _fail(f"not a spaCy pipeline folder: {model} (fetch en_core_web_md with `benchmark fetch-md`)")
     try:
-        meta = build_silver(texts, model, output, n_sentences=sentences, seed=seed, min_tokens=min_tokens,
-                            max_tokens=max_tokens, batch_size=batch_size, log=typer.echo)
+        meta = build_silver(
+            texts,
+            model,
+            output,
+            n_sentences=sentences,
+            seed=seed,
+            min_tokens=min_tokens,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            log=typer.echo,
+        )
     except (ValueError, FileNotFoundError) as err:  # CorpusFormatError is a ValueError
         _fail(str(err))
     typer.echo(f"silver labels: {label_summary(meta)}")

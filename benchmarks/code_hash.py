@@ -6,6 +6,7 @@ statement anywhere in a module, so imports inside functions count too, plus each
 ``__init__``), are the code a timed pipeline can run. The command line, the benchmark, the variants
 runner and the other tools are not: editing them leaves cached speed measurements valid.
 """
+
 from __future__ import annotations
 
 import ast

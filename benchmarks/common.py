@@ -1,4 +1,5 @@
 """Small helpers shared by the benchmark modules: machine description, atomic JSON, list options."""
+
 from __future__ import annotations
 
 import datetime
@@ -9,7 +10,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, List, Sequence, Union
-
 
 Size = Union[int, str]  # a number of labeled sentences, or "all"
 

@@ -3,7 +3,8 @@
 A dataset is gold NER data (IOB2 ``token<TAB>tag``, or any labeled format of
 `spacy_compact_ner.tools.formats`), split deterministically into train/dev/test by
 `spacy_compact_ner.tools.corpus.prepare_corpus` unless it has its own dev and test files (CoNLL-2003:
-dev is a fixed sample of its valid split, test the whole official test split); each cell of the grid draws its labeled sample (size, seed)
+dev is a fixed sample of its valid split, test the whole official test split); each cell of the grid draws its
+labeled sample (size, seed)
 from train and keeps the rest of train as unlabeled text. WNUT-16 is the first dataset; a second one
 (e.g. a silver State-of-the-Union set labeled by en_core_web_md, written as IOB2) plugs in by name:
 
@@ -12,6 +13,7 @@ from train and keeps the rest of train as unlabeled text. WNUT-16 is the first d
 Every cell of one dataset is scored on the same test split (the split seed is fixed per dataset), and
 the cell JSONs record the test file's sha256 so the report can check it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

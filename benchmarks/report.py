@@ -2,6 +2,7 @@
 against the measured numbers, and write ``metrics/benchmark.json``, ``metrics/benchmark.md`` and PNG
 plots. Missing cells are listed, never filled in; a target whose numbers are missing says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,10 +31,22 @@ PLOT_SYSTEMS = ("teacher", "student_full", "student_gold", "spacy_ner", "spacy_n
 MARGIN_TARGETS = (
     ("student_full", "student_gold", "student_beats_gold_only", "the gold-only student", F1_MARGIN, TARGET_SIZES),
     ("student_full", "spacy_ner", "student_beats_spacy_ner", "spaCy's default ner", F1_MARGIN, TARGET_SIZES),
-    ("teacher", "spacy_ner_vectors", "teacher_beats_spacy_ner_vectors", "spaCy ner + en_core_web_md vectors",
-     TEACHER_VS_VECTORS_MARGIN, (F1_RATIO_SIZE,)),
-    ("student_full", "spacy_ner_vectors", "student_beats_spacy_ner_vectors", "spaCy ner + en_core_web_md vectors",
-     STUDENT_VS_VECTORS_MARGIN, TARGET_SIZES),
+    (
+        "teacher",
+        "spacy_ner_vectors",
+        "teacher_beats_spacy_ner_vectors",
+        "spaCy ner + en_core_web_md vectors",
+        TEACHER_VS_VECTORS_MARGIN,
+        (F1_RATIO_SIZE,),
+    ),
+    (
+        "student_full",
+        "spacy_ner_vectors",
+        "student_beats_spacy_ner_vectors",
+        "spaCy ner + en_core_web_md vectors",
+        STUDENT_VS_VECTORS_MARGIN,
+        TARGET_SIZES,
+    ),
 )
 
 
@@ -43,7 +56,11 @@ def is_silver(dataset: str) -> bool:
 
 
 def dataset_title(dataset: str) -> str:
-    return f"{dataset} (silver: the reference labels are a spaCy pipeline's predictions, not gold)" if is_silver(dataset) else dataset
+    return (
+        f"{dataset} (silver: the reference labels are a spaCy pipeline's predictions, not gold)"
+        if is_silver(dataset)
+        else dataset
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,8 +79,11 @@ def load_cells(metrics_dir: Path) -> Tuple[List[dict], List[str]]:
             problems.append(f"{path}: unreadable ({err})")
             continue
         errors = validate_cell(data)
-        if not errors and (data["dataset"] != path.parts[-3] or data["system"] != path.stem
-                           or f"n{size_label(data['size'])}-s{data['seed']}" != path.parts[-2]):
+        if not errors and (
+            data["dataset"] != path.parts[-3]
+            or data["system"] != path.stem
+            or f"n{size_label(data['size'])}-s{data['seed']}" != path.parts[-2]
+        ):
             errors = ["its dataset/size/seed/system do not match its path"]
         if errors:
             problems.append(f"{path}: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
@@ -85,8 +105,11 @@ def stat(values: Sequence[float]) -> dict:
 
 def _config_overrides(cell: dict) -> dict:
     """The cell's config overrides that are meant to be the same for every seed."""
-    return {k: v for k, v in cell["config"].get("overrides", {}).items()
-            if not k.startswith("paths.") and k != "system.seed"}
+    return {
+        k: v
+        for k, v in cell["config"].get("overrides", {}).items()
+        if not k.startswith("paths.") and k != "system.seed"
+    }
 
 
 def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:
@@ -126,7 +149,8 @@ def aggregate_dataset(
     all_sizes = sorted(set(sizes) | found_sizes, key=size_key)
     found_systems = {c["system"] for c in mine}
     all_systems = [s for s in SYSTEMS if s in set(systems) | found_systems] + sorted(
-        found_systems - set(SYSTEMS) - set(systems))
+        found_systems - set(SYSTEMS) - set(systems)
+    )
     index: Dict[Tuple[Size, str], Dict[int, dict]] = {}
     for cell in mine:
         index.setdefault((cell["size"], cell["system"]), {})[cell["seed"]] = cell
@@ -142,21 +166,25 @@ def aggregate_dataset(
             if mismatch:
                 notes.append(f"{name} n{size_label(size)} {system}: seeds trained with different configs: {mismatch}")
             if system == "student_full" and any(not c.get("n_unlabeled") for c in group):
-                notes.append(f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to "
-                             "unlabeled docs only) add nothing: the full student trains exactly as gold + KD there")
-            results.append({
-                "size": size,
-                "n_labeled": max(c["n_labeled"] for c in group),
-                "system": system,
-                "n_seeds": len(group),
-                "seeds": sorted(by_seed),
-                "f1": stat([100 * c["scores"]["ents_f"] for c in group]),
-                "precision": stat([100 * c["scores"]["ents_p"] for c in group]),
-                "recall": stat([100 * c["scores"]["ents_r"] for c in group]),
-                "train_seconds": stat([c["train_seconds"] for c in group]),
-                # over the seeds whose result recorded it (None when none did)
-                "dev_f1": _dev_f1(group),
-            })
+                notes.append(
+                    f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to "
+                    "unlabeled docs only) add nothing: the full student trains exactly as gold + KD there"
+                )
+            results.append(
+                {
+                    "size": size,
+                    "n_labeled": max(c["n_labeled"] for c in group),
+                    "system": system,
+                    "n_seeds": len(group),
+                    "seeds": sorted(by_seed),
+                    "f1": stat([100 * c["scores"]["ents_f"] for c in group]),
+                    "precision": stat([100 * c["scores"]["ents_p"] for c in group]),
+                    "recall": stat([100 * c["scores"]["ents_r"] for c in group]),
+                    "train_seconds": stat([c["train_seconds"] for c in group]),
+                    # over the seeds whose result recorded it (None when none did)
+                    "dev_f1": _dev_f1(group),
+                }
+            )
     missing = [
         {"size": size, "seed": seed, "system": system}
         for size in sorted(set(sizes), key=size_key)
@@ -227,20 +255,37 @@ def accuracy_targets(
     desc = f"{dataset}: full student's F1 >= {F1_RATIO:.0%} of the teacher's at {F1_RATIO_SIZE} labeled"
     seeds, student, teacher = _paired(cells, dataset, F1_RATIO_SIZE, "student_full", "teacher")
     if not seeds:
-        targets.append(_target("student_f1_vs_teacher", desc, "missing data",
-                               f"no seed with both teacher and student_full at {F1_RATIO_SIZE} labeled"))
+        targets.append(
+            _target(
+                "student_f1_vs_teacher",
+                desc,
+                "missing data",
+                f"no seed with both teacher and student_full at {F1_RATIO_SIZE} labeled",
+            )
+        )
     else:
         s_mean, t_mean = statistics.fmean(student), statistics.fmean(teacher)
         ratio = s_mean / t_mean if t_mean > 0 else None
         met = ratio is not None and ratio >= F1_RATIO
         partial = "" if len(seeds) >= n_seeds_expected else f"; only {len(seeds)} of {n_seeds_expected} seeds"
         ratio_text = f"{ratio:.1%}" if ratio is not None else "undefined (teacher F1 0)"
-        targets.append(_target(
-            "student_f1_vs_teacher", desc, "met" if met else "not met",
-            f"student {s_mean:.1f} vs teacher {t_mean:.1f} F1 = {ratio_text} (mean over {len(seeds)} paired seeds{partial})",
-            {"size": F1_RATIO_SIZE, "n_seeds": len(seeds), "student_f1": s_mean, "teacher_f1": t_mean,
-             "ratio": ratio, "threshold": F1_RATIO},
-        ))
+        targets.append(
+            _target(
+                "student_f1_vs_teacher",
+                desc,
+                "met" if met else "not met",
+                f"student {s_mean:.1f} vs teacher {t_mean:.1f} F1 = {ratio_text} "
+                f"(mean over {len(seeds)} paired seeds{partial})",
+                {
+                    "size": F1_RATIO_SIZE,
+                    "n_seeds": len(seeds),
+                    "student_f1": s_mean,
+                    "teacher_f1": t_mean,
+                    "ratio": ratio,
+                    "threshold": F1_RATIO,
+                },
+            )
+        )
     for system, baseline, tid, who, margin, target_sizes in MARGIN_TARGETS:
         if baseline == "spacy_ner_vectors" and is_silver(dataset):
             continue  # issue 8's targets are for gold data: the silver tagger shares those vectors
@@ -257,17 +302,34 @@ def accuracy_targets(
                 missing.append(size)
                 continue
             diff = statistics.fmean(ours) - statistics.fmean(base)
-            per_size.append({"size": size, "n_seeds": len(seeds), "system_f1": statistics.fmean(ours),
-                             "baseline_f1": statistics.fmean(base), "difference": diff})
+            per_size.append(
+                {
+                    "size": size,
+                    "n_seeds": len(seeds),
+                    "system_f1": statistics.fmean(ours),
+                    "baseline_f1": statistics.fmean(base),
+                    "difference": diff,
+                }
+            )
             if diff < margin:
                 failed.append(size)
-        parts = [f"{p['size']}: {p['difference']:+.1f} ({p['system_f1']:.1f} vs {p['baseline_f1']:.1f}, "
-                 f"{p['n_seeds']} seed{'s' if p['n_seeds'] != 1 else ''})" for p in per_size]
+        parts = [
+            f"{p['size']}: {p['difference']:+.1f} ({p['system_f1']:.1f} vs {p['baseline_f1']:.1f}, "
+            f"{p['n_seeds']} seed{'s' if p['n_seeds'] != 1 else ''})"
+            for p in per_size
+        ]
         if missing:
             parts.append(f"no data at {', '.join(map(str, missing))}")
         status = "not met" if failed else ("missing data" if missing else "met")
-        targets.append(_target(tid, desc, status, "; ".join(parts),
-                               {"threshold": margin, "per_size": per_size, "missing_sizes": missing}))
+        targets.append(
+            _target(
+                tid,
+                desc,
+                status,
+                "; ".join(parts),
+                {"threshold": margin, "per_size": per_size, "missing_sizes": missing},
+            )
+        )
     return targets
 
 
@@ -279,9 +341,11 @@ def speed_targets(speed: Optional[dict]) -> List[dict]:
     """The issue's speed and size targets from a speed JSON (student, teacher, spacy_ner by name)."""
     systems = (speed or {}).get("systems") or {}
     targets = []
-    for other, factor, tid in (("teacher", SPEED_VS_TEACHER, "student_speed_vs_teacher"),
-                               ("spacy_ner", SPEED_VS_SPACY, "student_speed_vs_spacy_ner"),
-                               ("spacy_ner_vectors", SPEED_VS_SPACY, "student_speed_vs_spacy_ner_vectors")):
+    for other, factor, tid in (
+        ("teacher", SPEED_VS_TEACHER, "student_speed_vs_teacher"),
+        ("spacy_ner", SPEED_VS_SPACY, "student_speed_vs_spacy_ner"),
+        ("spacy_ner_vectors", SPEED_VS_SPACY, "student_speed_vs_spacy_ner_vectors"),
+    ):
         desc = f"student words/s >= {factor:g}x {other}'s (1 thread, whole pipeline)"
         s_run, o_run = _run(speed or {}, "student"), _run(speed or {}, other)
         s_wps = (s_run or {}).get("pipeline_words_per_second")
@@ -291,28 +355,54 @@ def speed_targets(speed: Optional[dict]) -> List[dict]:
             targets.append(_target(tid, desc, "missing data", f"not measured: {', '.join(absent)}"))
             continue
         ratio = s_wps / o_wps
-        targets.append(_target(tid, desc, "met" if ratio >= factor else "not met",
-                               f"{s_wps:,.0f} vs {o_wps:,.0f} words/s = {ratio:.1f}x",
-                               {"student_words_per_second": s_wps, "other_words_per_second": o_wps,
-                                "ratio": ratio, "threshold": factor}))
+        targets.append(
+            _target(
+                tid,
+                desc,
+                "met" if ratio >= factor else "not met",
+                f"{s_wps:,.0f} vs {o_wps:,.0f} words/s = {ratio:.1f}x",
+                {
+                    "student_words_per_second": s_wps,
+                    "other_words_per_second": o_wps,
+                    "ratio": ratio,
+                    "threshold": factor,
+                },
+            )
+        )
     desc = f"student parameters <= 1/{PARAMETER_RATIO:g} of the teacher's"
     student, teacher = systems.get("student"), systems.get("teacher")
     if not student or not teacher or not student.get("parameters") or not teacher.get("parameters"):
         targets.append(_target("student_parameters", desc, "missing data", "student and teacher not both measured"))
     else:
         ratio = teacher["parameters"] / student["parameters"]
-        targets.append(_target("student_parameters", desc, "met" if ratio >= PARAMETER_RATIO else "not met",
-                               f"{student['parameters']:,} vs {teacher['parameters']:,} = 1/{ratio:.1f}",
-                               {"student_parameters": student["parameters"], "teacher_parameters": teacher["parameters"],
-                                "ratio": ratio, "threshold": PARAMETER_RATIO}))
+        targets.append(
+            _target(
+                "student_parameters",
+                desc,
+                "met" if ratio >= PARAMETER_RATIO else "not met",
+                f"{student['parameters']:,} vs {teacher['parameters']:,} = 1/{ratio:.1f}",
+                {
+                    "student_parameters": student["parameters"],
+                    "teacher_parameters": teacher["parameters"],
+                    "ratio": ratio,
+                    "threshold": PARAMETER_RATIO,
+                },
+            )
+        )
     desc = f"student wheel <= {WHEEL_LIMIT_BYTES / 1e6:g} MB"
     wheel = (student or {}).get("wheel_bytes")
     if not wheel:
         targets.append(_target("student_wheel_size", desc, "missing data", "no student wheel measured"))
     else:
-        targets.append(_target("student_wheel_size", desc, "met" if wheel <= WHEEL_LIMIT_BYTES else "not met",
-                               f"{human_bytes(wheel)} ({wheel:,} bytes)",
-                               {"wheel_bytes": wheel, "threshold_bytes": WHEEL_LIMIT_BYTES}))
+        targets.append(
+            _target(
+                "student_wheel_size",
+                desc,
+                "met" if wheel <= WHEEL_LIMIT_BYTES else "not met",
+                f"{human_bytes(wheel)} ({wheel:,} bytes)",
+                {"wheel_bytes": wheel, "threshold_bytes": WHEEL_LIMIT_BYTES},
+            )
+        )
     return targets
 
 
@@ -349,6 +439,7 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
     systems = agg["systems"]
     # On silver data a model with the silver tagger's own vectors has an edge: marked with a dagger.
     marked = {"spacy_ner_vectors"} if is_silver(name) else set()
+
     def head(system: str) -> str:
         return system_label(system) + (" †" if system in marked else "")
 
@@ -373,24 +464,37 @@ def accuracy_markdown(agg: dict, *, plot: Optional[str]) -> List[str]:
     ]
     if marked & set(systems):
         lines += ["", "† uses en_core_web_md's vectors, which also made the silver labels: an edge no other row has."]
-    lines += ["", "Precision / recall (%, mean over seeds):", "",
-              *size_table(lambda row: f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—")]
+    lines += [
+        "",
+        "Precision / recall (%, mean over seeds):",
+        "",
+        *size_table(lambda row: f"{row['precision']['mean']:.1f} / {row['recall']['mean']:.1f}" if row else "—"),
+    ]
     if any(r.get("dev_f1") for r in agg["results"]):
-        lines += ["", "Dev F1 (%) of the same models on the split each was selected on (the best checkpoint's "
-                  "score, so optimistic for every system alike): the numbers to choose defaults by "
-                  "(n = seeds whose result recorded it):", "",
-                  *size_table(lambda row: fmt_stat((row or {}).get("dev_f1")))]
-    lines += ["", "Training time (s, mean over seeds; distilled students also need the teacher and its annotation pass):", "",
-              *size_table(lambda row: f"{row['train_seconds']['mean']:,.0f}" if row else "—")]
+        lines += [
+            "",
+            "Dev F1 (%) of the same models on the split each was selected on (the best checkpoint's "
+            "score, so optimistic for every system alike): the numbers to choose defaults by "
+            "(n = seeds whose result recorded it):",
+            "",
+            *size_table(lambda row: fmt_stat((row or {}).get("dev_f1"))),
+        ]
+    lines += [
+        "",
+        "Training time (s, mean over seeds; distilled students also need the teacher and its annotation pass):",
+        "",
+        *size_table(lambda row: f"{row['train_seconds']['mean']:,.0f}" if row else "—"),
+    ]
     per_type = agg["per_type"]
     top = per_type["size"]
     lines += ["", "Per-type F1 (%), " + ("all training sentences labeled:" if top == "all" else f"{top} labeled:"), ""]
     if per_type["systems"]:
         pt_systems = [s for s in systems if s in per_type["systems"]]
-        lines += ["| type | " + " | ".join(head(s) for s in pt_systems) + " |",
-                  "|---|" + "---:|" * len(pt_systems)]
+        lines += ["| type | " + " | ".join(head(s) for s in pt_systems) + " |", "|---|" + "---:|" * len(pt_systems)]
         for label in per_type["labels"]:
-            lines.append(f"| {label} | " + " | ".join(fmt_stat(per_type["systems"][s].get(label)) for s in pt_systems) + " |")
+            lines.append(
+                f"| {label} | " + " | ".join(fmt_stat(per_type["systems"][s].get(label)) for s in pt_systems) + " |"
+            )
     else:
         lines.append(f"_missing: no cell with {'all training sentences' if top == 'all' else top} labeled yet._")
     if plot:
@@ -423,13 +527,15 @@ def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###")
         f"{heading} Speed and size",
         "",
         f"Measured {speed['date']} on {machine['cpu']} ({machine['cpus']} cores), Python {machine['python']}, "
-        f"spaCy {machine['versions'].get('spacy')}. Text: {text['n_words']:,} words (spaCy tokens) in {text['n_docs']:,} docs "
-        f"from {', '.join(text['sources'])}{' (cycled)' if text.get('cycled') else ''}. Batch size {settings['batch_size']} docs; "
+        f"spaCy {machine['versions'].get('spacy')}. Text: {text['n_words']:,} words (spaCy tokens) in "
+        f"{text['n_docs']:,} docs from {', '.join(text['sources'])}{' (cycled)' if text.get('cycled') else ''}. "
+        f"Batch size {settings['batch_size']} docs; "
         f"warm-up on the first {min(settings['warmup_docs'], text['n_docs']):,} docs, then the median of "
         f"{settings['repeats']} timed passes. "
         "Thread counts set through the `*_NUM_THREADS` variables and `torch.set_num_threads`, each system in its own "
         "process; systems without a transformer run with torch's import blocked, as when installed without torch. "
-        "*Pipeline*: `nlp.pipe` on raw text (tokenizer and every component); *NER only*: pre-tokenized docs through the "
+        "*Pipeline*: `nlp.pipe` on raw text (tokenizer and every component); *NER only*: pre-tokenized docs "
+        "through the "
         "NER component and the components it listens to. Peak RSS: while tagging, 1 thread (the model included).",
         "",
     ]
@@ -439,16 +545,24 @@ def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###")
     head += ["`spacy benchmark speed` 1 thr. (95% CI)", "peak RSS 1 thr."]
     lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, system in speed["systems"].items():
-        row = [name, f"{system['parameters'] / 1e6:.2f}M", f"{system['ner_parameters'] / 1e6:.2f}M",
-               f"{system['vectors'] / 1e6:.1f}M" if system["vectors"] else "—",
-               human_bytes(system["disk_bytes"]), human_bytes(system.get("wheel_bytes"))]
+        row = [
+            name,
+            f"{system['parameters'] / 1e6:.2f}M",
+            f"{system['ner_parameters'] / 1e6:.2f}M",
+            f"{system['vectors'] / 1e6:.1f}M" if system["vectors"] else "—",
+            human_bytes(system["disk_bytes"]),
+            human_bytes(system.get("wheel_bytes")),
+        ]
         for t in threads:
             run = system["threads"].get(t) or {}
             row += [_wps(run.get("pipeline_words_per_second")), _wps(run.get("ner_words_per_second"))]
         one = system["threads"].get("1") or {}
         bench = one.get("spacy_benchmark_speed")
-        row.append(f"{bench['mean_words_per_second']:,.0f} ({bench['ci95_low']:,.0f}–{bench['ci95_high']:,.0f})"
-                   if bench else "—")
+        row.append(
+            f"{bench['mean_words_per_second']:,.0f} ({bench['ci95_low']:,.0f}–{bench['ci95_high']:,.0f})"
+            if bench
+            else "—"
+        )
         row.append(human_bytes(one.get("peak_rss_bytes")))
         lines.append("| " + " | ".join(row) + " |")
     for name, error in (speed.get("failed") or {}).items():
@@ -456,25 +570,38 @@ def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###")
     lines += ["", f"{heading}# Speed and size targets", ""] + targets_markdown(speed["targets"])
     scaling_rows = [(n, s["scaling"]) for n, s in speed["systems"].items() if s.get("scaling")]
     if any(sc["input_words"] or sc["doc_length"] for _, sc in scaling_rows):
-        lines += ["", f"{heading}# Scaling (1 thread, whole pipeline, median of {settings['scaling_repeats']}): words/s, peak RSS", ""]
+        lines += [
+            "",
+            f"{heading}# Scaling (1 thread, whole pipeline, median of {settings['scaling_repeats']}): "
+            "words/s, peak RSS",
+            "",
+        ]
         words_targets = settings["scaling_words"]
         if words_targets:
-            lines += ["| system | " + " | ".join(f"{w:,} words" for w in words_targets) + " |",
-                      "|---|" + "---:|" * len(words_targets)]
+            lines += [
+                "| system | " + " | ".join(f"{w:,} words" for w in words_targets) + " |",
+                "|---|" + "---:|" * len(words_targets),
+            ]
             for name, sc in scaling_rows:
                 lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["input_words"]) + " |")
             lines.append("")
         lengths = settings["scaling_doc_lengths"]
         if lengths:
-            lines += [f"Docs of fixed length, {settings['scaling_doc_words']:,} words in all:", "",
-                      "| system | " + " | ".join(f"docs of {n:,} tokens" for n in lengths) + " |",
-                      "|---|" + "---:|" * len(lengths)]
+            lines += [
+                f"Docs of fixed length, {settings['scaling_doc_words']:,} words in all:",
+                "",
+                "| system | " + " | ".join(f"docs of {n:,} tokens" for n in lengths) + " |",
+                "|---|" + "---:|" * len(lengths),
+            ]
             for name, sc in scaling_rows:
                 lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["doc_length"]) + " |")
         if speed.get("plot"):
             lines += ["", f"![words/s and peak memory as input grows]({image_prefix}{Path(speed['plot']).name})"]
-        lines += ["", "Skipped settings would take longer than the per-setting limit "
-                  f"({settings['scaling_max_seconds']:,.0f} s, estimated from the 1-thread words/s)."]
+        lines += [
+            "",
+            "Skipped settings would take longer than the per-setting limit "
+            f"({settings['scaling_max_seconds']:,.0f} s, estimated from the 1-thread words/s).",
+        ]
     return "\n".join(lines)
 
 
@@ -504,17 +631,28 @@ def plot_f1(agg: dict, path: Path, systems: Sequence[str] = PLOT_SYSTEMS) -> boo
         return False
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
-    styles = {"teacher": ("k", "s"), "student_full": ("tab:blue", "o"), "student_kd": ("tab:cyan", "v"),
-              "student_gold": ("tab:orange", "^"), "spacy_ner": ("tab:red", "D"),
-              "spacy_ner_vectors": ("tab:purple", "P")}
+    styles = {
+        "teacher": ("k", "s"),
+        "student_full": ("tab:blue", "o"),
+        "student_kd": ("tab:cyan", "v"),
+        "student_gold": ("tab:orange", "^"),
+        "spacy_ner": ("tab:red", "D"),
+        "spacy_ner_vectors": ("tab:purple", "P"),
+    }
     for system in systems:
         points = sorted((r["n_labeled"], r["f1"]) for r in rows if r["system"] == system)
         if not points:
             continue
         color, marker = styles.get(system, (None, "o"))
-        ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points],
-                    yerr=[p[1]["std"] or 0.0 for p in points], color=color, marker=marker, capsize=3,
-                    label=system_label(system))
+        ax.errorbar(
+            [p[0] for p in points],
+            [p[1]["mean"] for p in points],
+            yerr=[p[1]["std"] or 0.0 for p in points],
+            color=color,
+            marker=marker,
+            capsize=3,
+            label=system_label(system),
+        )
     ticks = sorted({r["n_labeled"] for r in rows})
     everything = {r["n_labeled"] for r in rows if r["size"] == "all"}
     ax.set_xscale("log")
@@ -549,9 +687,11 @@ def plot_scaling(speed: dict, path: Path) -> bool:
         dl = [e for e in sc.get("doc_length", []) if "skipped" not in e]
         if dl:
             axes[2].plot([e["doc_tokens"] for e in dl], [e["words_per_second"] for e in dl], marker="o", label=name)
-    for ax, xlabel, ylabel in ((axes[0], "input words", "words/s (1 thread)"),
-                               (axes[1], "input words", "peak RSS while tagging (MB)"),
-                               (axes[2], "tokens per doc", "words/s (1 thread)")):
+    for ax, xlabel, ylabel in (
+        (axes[0], "input words", "words/s (1 thread)"),
+        (axes[1], "input words", "peak RSS while tagging (MB)"),
+        (axes[2], "tokens per doc", "words/s (1 thread)"),
+    ):
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -622,8 +762,7 @@ def build_report(
     names = list(dict.fromkeys([*datasets, *sorted({c["dataset"] for c in cells})]))
     accuracy, plots = {}, {}
     for name in names:
-        agg = aggregate_dataset(name, cells, sizes=expected_sizes.get(name, sizes), seeds=seeds,
-                                systems=systems)
+        agg = aggregate_dataset(name, cells, sizes=expected_sizes.get(name, sizes), seeds=seeds, systems=systems)
         plot_path = Path(plot_dir) / f"benchmark_{name}_f1.png"
         try:
             if plot_f1(agg, plot_path):
@@ -631,8 +770,11 @@ def build_report(
         except ImportError as err:  # matplotlib is a dev extra
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
         accuracy[name] = agg
-    targets = [target for name in targets_datasets for target in accuracy_targets(
-        cells, name, n_seeds_expected=len(seeds), sizes=expected_sizes.get(name, sizes))]
+    targets = [
+        target
+        for name in targets_datasets
+        for target in accuracy_targets(cells, name, n_seeds_expected=len(seeds), sizes=expected_sizes.get(name, sizes))
+    ]
     speed = None
     if speed_json is not None and Path(speed_json).is_file():
         speed = json.loads(Path(speed_json).read_text())
@@ -717,8 +859,11 @@ def _readme_accuracy_rows(name: str, agg: dict) -> List[str]:
         n_labeled = max(r["n_labeled"] for r in found if r) if any(found) else None
         n_seeds = max((r["f1"]["n"] for r in found if r), default=0)
         teacher, student = rows.get((size, "teacher")), rows.get((size, "student_full"))
-        ratio = (f"{student['f1']['mean'] / teacher['f1']['mean']:.0%}"
-                 if teacher and student and teacher["f1"]["mean"] > 0 else "—")
+        ratio = (
+            f"{student['f1']['mean'] / teacher['f1']['mean']:.0%}"
+            if teacher and student and teacher["f1"]["mean"] > 0
+            else "—"
+        )
         label = f"{dataset_label(name)}, {_size_heading(size, n_labeled)} labeled, test F1"
         seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
         cells = [_readme_f1(row, n_seeds) for row in found]
@@ -729,7 +874,8 @@ def _readme_accuracy_rows(name: str, agg: dict) -> List[str]:
 def dataset_label(name: str) -> str:
     """A dataset's short name in the README table."""
     return {"wnut16": "WNUT-16", "sotu_silver": "State of the Union (silver)"}.get(
-        name, f"{name} (silver)" if is_silver(name) else name)
+        name, f"{name} (silver)" if is_silver(name) else name
+    )
 
 
 def _readme_speed_rows(speed: dict) -> List[str]:
@@ -750,8 +896,11 @@ def _readme_speed_rows(speed: dict) -> List[str]:
     teacher, student = systems.get("teacher"), systems.get("student")
     t_wps, s_wps = words_per_second(teacher), words_per_second(student)
     speed_ratio = f"{s_wps / t_wps:.1f}x" if t_wps and s_wps else "—"
-    param_ratio = (f"1/{teacher['parameters'] / student['parameters']:.1f}"
-                   if teacher and student and student.get("parameters") else "—")
+    param_ratio = (
+        f"1/{teacher['parameters'] / student['parameters']:.1f}"
+        if teacher and student and student.get("parameters")
+        else "—"
+    )
     return [
         "| words/s, 1 thread | " + " | ".join(_wps(words_per_second(s)) for s in found) + f" | {speed_ratio} |",
         "| parameters | " + " | ".join(parameters(s) for s in found) + f" | {param_ratio} |",
@@ -779,9 +928,13 @@ def readme_table(data: dict) -> str:
         "*student / teacher*: the full student's mean F1 as a share of the teacher's. Silver: the reference "
         "labels are en_core_web_md's predictions (agreement, not correctness; the md-vectors baseline shares "
         "the tagger's vectors)."
-        + (f" Speed: {_speed_models(speed)}`nlp.pipe` on {speed['text']['n_words']:,} words, 1 thread, "
-           f"measured {speed['date']} on {speed['machine']['cpu']} ({speed['machine']['cpus']} cores); "
-           "parameters: trainable weights, static vectors apart." if speed else ""),
+        + (
+            f" Speed: {_speed_models(speed)}`nlp.pipe` on {speed['text']['n_words']:,} words, 1 thread, "
+            f"measured {speed['date']} on {speed['machine']['cpu']} ({speed['machine']['cpus']} cores); "
+            "parameters: trainable weights, static vectors apart."
+            if speed
+            else ""
+        ),
         "",
         "| | " + " | ".join(head for _, _, head in README_COLUMNS) + " | student / teacher |",
         "|---|" + "---:|" * (len(README_COLUMNS) + 1),
@@ -798,7 +951,7 @@ def readme_block(text: str) -> str:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < 0 or end < start or text.count(README_START) != 1 or text.count(README_END) != 1:
         raise ValueError(f"the README needs one {README_START} line and one {README_END} line after it")
-    return text[start + len(README_START):end].strip("\n")
+    return text[start + len(README_START) : end].strip("\n")
 
 
 def replace_readme_block(text: str, table: str) -> str:

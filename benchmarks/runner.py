@@ -1,6 +1,7 @@
 """The harness's shared runner pieces: the subprocess steps (train, annotate, evaluate), how overrides
 are written on a command line, and the run budget. A leaf module: the accuracy grid and the variants
 runner both import it, and it imports neither."""
+
 from __future__ import annotations
 
 import json
@@ -54,13 +55,34 @@ class Steps:
         return self._run(cmd, output / "train.log")
 
     def annotate(self, teacher: Path, inputs: Sequence[Path], output: Path, *, batch_size: int, gpu_id: int) -> float:
-        cmd = [self.python, "-m", "spacy_compact_ner", "annotate", str(teacher), *map(str, inputs), str(output),
-               "--batch-size", str(batch_size), "--gpu-id", str(gpu_id)]
+        cmd = [
+            self.python,
+            "-m",
+            "spacy_compact_ner",
+            "annotate",
+            str(teacher),
+            *map(str, inputs),
+            str(output),
+            "--batch-size",
+            str(batch_size),
+            "--gpu-id",
+            str(gpu_id),
+        ]
         return self._run(cmd, output.parent / "annotate.log")
 
     def evaluate(self, model: Path, data: Path, output: Path, *, gpu_id: int) -> dict:
-        cmd = [self.python, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output),
-               "--gpu-id", str(gpu_id)]
+        cmd = [
+            self.python,
+            "-m",
+            "spacy",
+            "evaluate",
+            str(model),
+            str(data),
+            "--output",
+            str(output),
+            "--gpu-id",
+            str(gpu_id),
+        ]
         self._run(cmd, output.with_suffix(".log"))
         return json.loads(output.read_text())
 

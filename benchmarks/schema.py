@@ -4,6 +4,7 @@ Each ``validate_*`` returns a list of problems (empty when valid). Besides the r
 every number anywhere in the file must be a real, finite number; ``null`` is allowed only under the
 keys in `NULLABLE` (a standard deviation of a single seed, a wheel that was not built, ...).
 """
+
 from __future__ import annotations
 
 import math

@@ -8,6 +8,7 @@ not gold: every score on this dataset measures agreement with en_core_web_md and
 The IOB2 file plugs into the accuracy grid like WNUT-16 (``benchmark accuracy FILE --dataset sotu_silver``);
 a ``.meta.json`` beside it records the source, the tagger and the label counts.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -84,8 +85,10 @@ def build_silver(
     log(f"silver: reading sentences of {texts}")
     sample = reservoir_sample(usable(text_source_units(texts, blank, unit="sentence")), n_sentences, seed)
     if len(sample) < n_sentences:
-        raise ValueError(f"{texts}: only {len(sample)} sentences of {min_tokens}-{max_tokens} tokens "
-                         f"({seen['sentences']} in all), {n_sentences} asked for")
+        raise ValueError(
+            f"{texts}: only {len(sample)} sentences of {min_tokens}-{max_tokens} tokens "
+            f"({seen['sentences']} in all), {n_sentences} asked for"
+        )
     log(f"silver: tagging {len(sample):,} of {seen['usable']:,} usable sentences with {model} ({', '.join(keep)})")
     with nlp.select_pipes(enable=keep):
         tagged = list(tag_sentences(nlp, sample, batch_size=batch_size))
@@ -96,8 +99,7 @@ def build_silver(
         "schema": SILVER_SCHEMA,
         "silver": f"entity tags are predictions of {tagger} {nlp.meta.get('version')}, not gold annotation",
         "source": str(texts),
-        "tagger": {"path": str(model), "name": tagger,
-                   "version": nlp.meta.get("version"), "components": keep},
+        "tagger": {"path": str(model), "name": tagger, "version": nlp.meta.get("version"), "components": keep},
         "seed": seed,
         "min_tokens": min_tokens,
         "max_tokens": max_tokens,
@@ -109,8 +111,10 @@ def build_silver(
         "date": now_iso(),
     }
     write_json(meta_path(output), meta)
-    log(f"silver: {meta['sentences']:,} sentences, {meta['tokens']:,} tokens, {sum(labels.values()):,} entities "
-        f"-> {output}")
+    log(
+        f"silver: {meta['sentences']:,} sentences, {meta['tokens']:,} tokens, {sum(labels.values()):,} entities "
+        f"-> {output}"
+    )
     return meta
 
 

@@ -13,6 +13,7 @@ redoes). The code is the worker, plus, for pipelines with this package's compone
 modules a loaded pipeline imports (``code_hash``), so a faster or slower model implementation is
 measured again, not read from the cache, while edits to the command line or the benchmark are not.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -263,13 +264,34 @@ def build_wheel(model: Path, out_dir: Path, name: str, *, python: str = sys.exec
         from spacy.cli.package import package
 
         try:
-            package(Path(model), package_root, name=package_name, version="0.0.0", create_sdist=False,
-                    create_wheel=False, force=True, silent=True)
+            package(
+                Path(model),
+                package_root,
+                name=package_name,
+                version="0.0.0",
+                create_sdist=False,
+                create_wheel=False,
+                force=True,
+                silent=True,
+            )
         except SystemExit as err:
             raise SpeedError(f"spacy package failed for {name} (exit {err.code})") from None
     else:
-        cmd = [python, "-m", "spacy", "package", str(model), str(package_root), "--name", package_name,
-               "--version", "0.0.0", "--build", "none", "--force"]
+        cmd = [
+            python,
+            "-m",
+            "spacy",
+            "package",
+            str(model),
+            str(package_root),
+            "--name",
+            package_name,
+            "--version",
+            "0.0.0",
+            "--build",
+            "none",
+            "--force",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise SpeedError(f"spacy package failed for {name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -315,9 +337,26 @@ def run_worker(
     repeats: int,
     scaling: Optional[List[dict]] = None,
 ) -> dict:
-    cmd = [python, str(WORKER), "--model", str(model), "--texts", str(texts), "--threads", str(threads),
-           "--batch-size", str(settings.batch_size), "--repeats", str(repeats),
-           "--warmup-docs", str(settings.warmup_docs), "--modes", ",".join(modes), "--output", str(output)]
+    cmd = [
+        python,
+        str(WORKER),
+        "--model",
+        str(model),
+        "--texts",
+        str(texts),
+        "--threads",
+        str(threads),
+        "--batch-size",
+        str(settings.batch_size),
+        "--repeats",
+        str(repeats),
+        "--warmup-docs",
+        str(settings.warmup_docs),
+        "--modes",
+        ",".join(modes),
+        "--output",
+        str(output),
+    ]
     if spacy_benchmark:
         cmd.append("--spacy-benchmark")
     if block_torch:
@@ -328,9 +367,19 @@ def run_worker(
     done = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(threads))
     if done.returncode != 0:
         if block_torch and "halted; None in sys.modules" in done.stderr:  # it needs torch after all
-            return run_worker(model, texts, output, threads=threads, settings=settings, python=python,
-                              block_torch=False, modes=modes, spacy_benchmark=spacy_benchmark, repeats=repeats,
-                              scaling=scaling)
+            return run_worker(
+                model,
+                texts,
+                output,
+                threads=threads,
+                settings=settings,
+                python=python,
+                block_torch=False,
+                modes=modes,
+                spacy_benchmark=spacy_benchmark,
+                repeats=repeats,
+                scaling=scaling,
+            )
         raise SpeedError(f"speed worker failed for {model} ({threads} threads):\n{done.stderr[-3000:]}")
     return json.loads(output.read_text())
 
@@ -348,8 +397,9 @@ class TextSets:
 
 
 def prepare_texts(sources: Sequence[Path], settings: SpeedSettings, folder: Path, log: Log) -> TextSets:
-    largest = max([settings.min_words, *settings.scaling_words,
-                   settings.scaling_doc_words if settings.scaling_doc_lengths else 0])
+    largest = max(
+        [settings.min_words, *settings.scaling_words, settings.scaling_doc_words if settings.scaling_doc_lengths else 0]
+    )
     log(f"[speed] collecting {largest:,} words of text from {', '.join(map(str, sources))}")
     pool = collect_texts(sources, largest)
     main_texts, main_words = pool.prefix(settings.min_words)
@@ -395,11 +445,17 @@ def measure_system(
     block = not needs_torch(model)
     runs: Dict[str, dict] = {}
     for threads in settings.thread_counts:
-        log(f"[speed] {name}: {texts.main_info['n_words']:,} words, {threads} thread(s), "
-            f"median of {settings.repeats}")
+        log(f"[speed] {name}: {texts.main_info['n_words']:,} words, {threads} thread(s), median of {settings.repeats}")
         runs[str(threads)] = run_worker(
-            model, texts.main, work_dir / "runs" / f"{name}-t{threads}.json", threads=threads, settings=settings,
-            python=python, block_torch=block, modes=settings.modes, spacy_benchmark=settings.spacy_benchmark,
+            model,
+            texts.main,
+            work_dir / "runs" / f"{name}-t{threads}.json",
+            threads=threads,
+            settings=settings,
+            python=python,
+            block_torch=block,
+            modes=settings.modes,
+            spacy_benchmark=settings.spacy_benchmark,
             repeats=settings.repeats,
         )
     one = runs[str(min(settings.thread_counts))]
@@ -418,7 +474,9 @@ def measure_system(
     for kind, head, sid, path, words, _n_docs in settings_list:
         seconds = estimate(words)
         if seconds > settings.scaling_max_seconds:
-            scaling[kind].append({**head, "skipped": f"estimated {seconds:,.0f} s > limit {settings.scaling_max_seconds:,.0f} s"})
+            scaling[kind].append(
+                {**head, "skipped": f"estimated {seconds:,.0f} s > limit {settings.scaling_max_seconds:,.0f} s"}
+            )
         else:
             to_run.append((kind, head, sid, path))
             scaling[kind].append({**head, "_id": sid})
@@ -429,8 +487,15 @@ def measure_system(
         log(f"[speed] {name}: scaling {', '.join(sid for _, _, sid, _ in group)} (1 thread)")
         try:
             out = run_worker(
-                model, group[0][3], work_dir / "runs" / f"{name}-scaling-{group[0][2]}.json", threads=1,
-                settings=settings, python=python, block_torch=block, modes=(), spacy_benchmark=False,
+                model,
+                group[0][3],
+                work_dir / "runs" / f"{name}-scaling-{group[0][2]}.json",
+                threads=1,
+                settings=settings,
+                python=python,
+                block_torch=block,
+                modes=(),
+                spacy_benchmark=False,
                 repeats=settings.scaling_repeats,
                 scaling=[{"id": sid, "texts": str(path)} for _, _, sid, path in group],
             )
@@ -448,8 +513,15 @@ def measure_system(
                 entry["skipped"] = failures[sid]
             elif sid is not None:
                 m = measured[sid]
-                entry.update({"n_words": m["words"], "n_docs": m["n_docs"], "words_per_second": m["words_per_second"],
-                              "runs_words_per_second": m["runs_words_per_second"], "peak_rss_bytes": m["peak_rss_bytes"]})
+                entry.update(
+                    {
+                        "n_words": m["words"],
+                        "n_docs": m["n_docs"],
+                        "words_per_second": m["words_per_second"],
+                        "runs_words_per_second": m["runs_words_per_second"],
+                        "peak_rss_bytes": m["peak_rss_bytes"],
+                    }
+                )
 
     wheel_path = Path(wheel) if wheel else None
     if wheel_path is None and build_wheels:
@@ -462,7 +534,9 @@ def measure_system(
         threads_out[key] = {
             "threads": run["threads"],
             "torch_threads": run["torch_threads"],
-            "pipeline_words_per_second": run["modes"]["pipeline"]["words_per_second"] if "pipeline" in run["modes"] else None,
+            "pipeline_words_per_second": run["modes"]["pipeline"]["words_per_second"]
+            if "pipeline" in run["modes"]
+            else None,
             "ner_words_per_second": run["modes"]["ner"]["words_per_second"] if "ner" in run["modes"] else None,
             "modes": run["modes"],
             "peak_rss_bytes": max(m["peak_rss_bytes"] for m in run["modes"].values()) if run["modes"] else None,
@@ -541,8 +615,17 @@ def run_speed(
                 systems[name] = cached["result"]
                 continue
         try:
-            result = measure_system(name, Path(path), texts, settings, work_dir=Path(work_dir), python=python,
-                                    wheel=wheels.get(name), build_wheels=build_wheels, log=log)
+            result = measure_system(
+                name,
+                Path(path),
+                texts,
+                settings,
+                work_dir=Path(work_dir),
+                python=python,
+                wheel=wheels.get(name),
+                build_wheels=build_wheels,
+                log=log,
+            )
         except SpeedError as err:
             failed[name] = str(err)
             log(f"[speed] {name}: FAILED: {err}")

@@ -10,6 +10,7 @@ variant again (timings are cheap, and a stale timing is worse than none). Rows o
 config and common overrides on the same CPU, and the variant's overrides have not changed; each row
 carries the date it was measured.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -18,16 +19,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .variants import overrides_label
+from .common import machine_info, now_iso, write_json, write_text
 from .runner import override_strings
 from .schema import VARIANT_SPEED_SCHEMA
-from .common import machine_info, now_iso, write_json, write_text
 from .speed import SpeedSettings, needs_torch, prepare_texts, run_worker
+from .variants import overrides_label
 
 
-
-def init_variant_pipeline(config: Path, overrides: Dict[str, object], init_data: Path, output: Path,
-                          *, n_docs: int = 0) -> Path:
+def init_variant_pipeline(
+    config: Path, overrides: Dict[str, object], init_data: Path, output: Path, *, n_docs: int = 0
+) -> Path:
     """Build ``config`` with ``overrides``, initialize it on the docs of ``init_data`` (a .spacy file:
     labels and shapes come from it; the first ``n_docs`` only if > 0) and save it to ``output``."""
     import spacy
@@ -77,27 +78,45 @@ def measure_variant_speed(
     for variant in variants:
         overrides = {**(common or {}), **variant.overrides}
         model = init_variant_pipeline(Path(config), overrides, Path(init_data), work_dir / "models" / variant.name)
-        row = {"variant": variant.name, "note": variant.note, "overrides": variant.override_strings(), "threads": {},
-               "date": now_iso()}
+        row = {
+            "variant": variant.name,
+            "note": variant.note,
+            "overrides": variant.override_strings(),
+            "threads": {},
+            "date": now_iso(),
+        }
         for threads in settings.thread_counts:
             log(f"[variant speed] {variant.name}: {text_sets.main_info['n_words']:,} words, {threads} thread(s)")
-            run = run_worker(model, text_sets.main, work_dir / "runs" / f"{variant.name}-t{threads}.json",
-                             threads=threads, settings=settings, python=python, block_torch=not needs_torch(model),
-                             modes=settings.modes, spacy_benchmark=settings.spacy_benchmark,
-                             repeats=settings.repeats)
+            run = run_worker(
+                model,
+                text_sets.main,
+                work_dir / "runs" / f"{variant.name}-t{threads}.json",
+                threads=threads,
+                settings=settings,
+                python=python,
+                block_torch=not needs_torch(model),
+                modes=settings.modes,
+                spacy_benchmark=settings.spacy_benchmark,
+                repeats=settings.repeats,
+            )
             pipeline = run["modes"]["pipeline"]
             row["parameters"] = run["parameters"]["ner"]
             row["vectors"] = run["parameters"]["vectors"]
-            row["threads"][str(threads)] = {"words_per_second": pipeline["words_per_second"],
-                                            "peak_rss_bytes": pipeline.get("peak_rss_bytes")}
+            row["threads"][str(threads)] = {
+                "words_per_second": pipeline["words_per_second"],
+                "peak_rss_bytes": pipeline.get("peak_rss_bytes"),
+            }
         rows.append(row)
     return {
         "schema": VARIANT_SPEED_SCHEMA,
         "config": str(config),
         "common_overrides": override_strings(common),
         "text": text_sets.main_info,
-        "settings": {k: v for k, v in settings.to_dict().items()
-                     if k in ("batch_size", "repeats", "min_words", "warmup_docs", "thread_counts")},
+        "settings": {
+            k: v
+            for k, v in settings.to_dict().items()
+            if k in ("batch_size", "repeats", "min_words", "warmup_docs", "thread_counts")
+        },
         "variants": rows,
         "date": now_iso(),
         "machine": machine_info(),
@@ -105,8 +124,14 @@ def measure_variant_speed(
 
 
 def _protocol(data: dict) -> tuple:
-    return (data.get("schema"), data.get("config"), data.get("common_overrides"), (data.get("text") or {}).get("sha256"),
-            data.get("settings"), (data.get("machine") or {}).get("cpu"))
+    return (
+        data.get("schema"),
+        data.get("config"),
+        data.get("common_overrides"),
+        (data.get("text") or {}).get("sha256"),
+        data.get("settings"),
+        (data.get("machine") or {}).get("cpu"),
+    )
 
 
 def merge_previous(data: dict, previous: Optional[dict], variants: Sequence) -> Tuple[List[str], List[str]]:
@@ -134,33 +159,53 @@ def merge_previous(data: dict, previous: Optional[dict], variants: Sequence) -> 
 def variant_speed_table(data: dict, dev_f1: Optional[Dict[str, str]] = None) -> str:
     """Markdown: parameters (no vectors), words/s per thread count relative to the first variant, dev F1."""
     threads = [str(t) for t in data["settings"]["thread_counts"]]
-    head = ["variant", "overrides", "parameters (no vectors)",
-            *[f"words/s {t} thr." for t in threads], "x first", "peak RSS", "dev F1"]
+    head = [
+        "variant",
+        "overrides",
+        "parameters (no vectors)",
+        *[f"words/s {t} thr." for t in threads],
+        "x first",
+        "peak RSS",
+        "dev F1",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     rows = data["variants"]
     base = rows[0]["threads"][threads[0]]["words_per_second"] if rows else None
     for row in rows:
         wps = [row["threads"][t]["words_per_second"] for t in threads]
         rss = row["threads"][threads[0]].get("peak_rss_bytes")
-        lines.append("| " + " | ".join([
-            row["variant"], overrides_label(row["overrides"]), f"{row['parameters']:,}", *[f"{w:,.0f}" for w in wps],
-            f"{wps[0] / base:.2f}" if base else "-", f"{rss / 2**20:.0f} MB" if rss else "-",
-            (dev_f1 or {}).get(row["variant"], "-"),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["variant"],
+                    overrides_label(row["overrides"]),
+                    f"{row['parameters']:,}",
+                    *[f"{w:,.0f}" for w in wps],
+                    f"{wps[0] / base:.2f}" if base else "-",
+                    f"{rss / 2**20:.0f} MB" if rss else "-",
+                    (dev_f1 or {}).get(row["variant"], "-"),
+                ]
+            )
+            + " |"
+        )
     text = data["text"]
     machine = data["machine"]
     dates = sorted(row.get("date") or data["date"] for row in rows) or [data["date"]]
     when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return (f"# Variant speed (untrained)\n\nEach variant of `{data['config']}` initialized on the training docs, "
-            f"not trained, and timed by the benchmark's speed worker: {text['n_words']:,} words in {text['n_docs']:,} "
-            f"docs, batch {data['settings']['batch_size']}, median of {data['settings']['repeats']} passes after a "
-            f"warm-up, whole pipeline. Measured {when} on {machine['cpu']} ({machine['cpus']} CPUs). "
-            f"Dev F1: mean over the seeds in the variants' metrics folder. Variants that differ only in "
-            f"their training data have the same network: their spread is the timing noise.\n\n" + "\n".join(lines) + "\n")
+    return (
+        f"# Variant speed (untrained)\n\nEach variant of `{data['config']}` initialized on the training docs, "
+        f"not trained, and timed by the benchmark's speed worker: {text['n_words']:,} words in {text['n_docs']:,} "
+        f"docs, batch {data['settings']['batch_size']}, median of {data['settings']['repeats']} passes after a "
+        f"warm-up, whole pipeline. Measured {when} on {machine['cpu']} ({machine['cpus']} CPUs). "
+        f"Dev F1: mean over the seeds in the variants' metrics folder. Variants that differ only in "
+        f"their training data have the same network: their spread is the timing noise.\n\n" + "\n".join(lines) + "\n"
+    )
 
 
-def write_variant_speed(data: dict, output_json: Path, output_md: Optional[Path],
-                        dev_f1: Optional[Dict[str, str]] = None) -> None:
+def write_variant_speed(
+    data: dict, output_json: Path, output_md: Optional[Path], dev_f1: Optional[Dict[str, str]] = None
+) -> None:
     write_json(Path(output_json), data)
     if output_md is not None:
         write_text(Path(output_md), variant_speed_table(data, dev_f1))

@@ -11,6 +11,7 @@ dev set only (choosing a default on test would overfit test). Its result is
 ``<metrics_dir>/<variant>-s<seed>.json``; a result that exists is kept, so an interrupted grid continues
 where it stopped, unless the variant's overrides changed since (an error: delete the file to measure again).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from spacy_compact_ner.tools.assets import sha256_file
+
+from .common import machine_info, now_iso, write_json, write_text
 from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
 from .schema import VARIANT_SCHEMA
-from .common import machine_info, now_iso, write_json, write_text
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -98,8 +100,10 @@ def _cached(path: Path, variant: Variant, base: Dict[str, str]) -> Optional[dict
     measured = result.get("common_overrides", {})
     if measured != base:
         changed = sorted(k for k in set(base) | set(measured) if base.get(k) != measured.get(k))
-        raise VariantsError(f"{path} was measured with other common overrides ({', '.join(changed)}): "
-                            "delete it to measure again, or use another --metrics-dir")
+        raise VariantsError(
+            f"{path} was measured with other common overrides ({', '.join(changed)}): "
+            "delete it to measure again, or use another --metrics-dir"
+        )
     return result
 
 
@@ -108,14 +112,15 @@ def measured_seeds(metrics_dir: Path, variants: Sequence[Variant]) -> List[int]:
     seeds = set()
     for variant in variants:
         for path in Path(metrics_dir).glob(f"{variant.name}-s*.json"):
-            suffix = path.stem[len(variant.name) + 2:]
+            suffix = path.stem[len(variant.name) + 2 :]
             if suffix.isdigit():
                 seeds.add(int(suffix))
     return sorted(seeds)
 
 
-def load_results(metrics_dir: Path, variants: Sequence[Variant], seeds: Sequence[int],
-                 common: Optional[Dict[str, object]] = None) -> List[dict]:
+def load_results(
+    metrics_dir: Path, variants: Sequence[Variant], seeds: Sequence[int], common: Optional[Dict[str, object]] = None
+) -> List[dict]:
     """The results already measured for these variants and seeds (checked as a resumed run checks them)."""
     base = override_strings(common)
     found = (_cached(result_path(metrics_dir, v, seed), v, base) for seed in seeds for v in variants)
@@ -165,13 +170,20 @@ def run_variants(
             if out.exists():
                 shutil.rmtree(out)  # an interrupted run: start again
             out.mkdir(parents=True)
-            overrides = {"paths.train": str(train), "paths.dev": str(dev), "system.seed": seed,
-                         **(common or {}), **variant.overrides}
+            overrides = {
+                "paths.train": str(train),
+                "paths.dev": str(dev),
+                "system.seed": seed,
+                **(common or {}),
+                **variant.overrides,
+            }
             log(f"[{variant.name} seed {seed}] training (log: {out / 'train.log'})")
             seconds = steps.train(Path(config), out, overrides, gpu_id=gpu_id)
             model = out / "model-best"
             if not model.is_dir():
-                raise BenchmarkStepError(f"{variant.name}: spacy train wrote no model-best in {out} (no dev evaluation?)")
+                raise BenchmarkStepError(
+                    f"{variant.name}: spacy train wrote no model-best in {out} (no dev evaluation?)"
+                )
             scores = steps.evaluate(model, Path(dev), out / "dev_scores.json", gpu_id=gpu_id)
             result = {
                 "schema": VARIANT_SCHEMA,
@@ -190,8 +202,10 @@ def run_variants(
             }
             write_json(path, result)
             budget.results += 1
-            log(f"[{variant.name} seed {seed}] dev F1 {100 * result['scores']['ents_f']:.1f} "
-                f"in {seconds / 60:.1f} min -> {path}")
+            log(
+                f"[{variant.name} seed {seed}] dev F1 {100 * result['scores']['ents_f']:.1f} "
+                f"in {seconds / 60:.1f} min -> {path}"
+            )
             if not keep_models:
                 shutil.rmtree(out / "model-best", ignore_errors=True)
                 shutil.rmtree(out / "model-last", ignore_errors=True)
@@ -240,17 +254,31 @@ def variants_table(variants: Sequence[Variant], results: Sequence[dict], seeds: 
             return f"{statistics.mean(100 * r['scores'][key] for r in done):.1f}" if done else "-"
 
         minutes = [r["train_seconds"] / 60 for r in done if r.get("train_seconds") is not None]
-        lines.append("| " + " | ".join([
-            variant.name, overrides_label(variant.override_strings()), *cells, _mean_std(f1) if f1 else "-", mean("ents_p"), mean("ents_r"),
-            f"{statistics.mean(minutes):.0f}" if minutes else "-", variant.note,
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    variant.name,
+                    overrides_label(variant.override_strings()),
+                    *cells,
+                    _mean_std(f1) if f1 else "-",
+                    mean("ents_p"),
+                    mean("ents_r"),
+                    f"{statistics.mean(minutes):.0f}" if minutes else "-",
+                    variant.note,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def write_table(path: Path, title: str, variants: Sequence[Variant], results: Sequence[dict],
-                seeds: Sequence[int]) -> None:
+def write_table(
+    path: Path, title: str, variants: Sequence[Variant], results: Sequence[dict], seeds: Sequence[int]
+) -> None:
     machine = results[0]["machine"] if results else machine_info()
-    text = (f"# {title}\n\nDev-set entity F1 (never test), one `spacy train` per variant and seed; "
-            f"measured on {machine['cpus']} CPU(s) ({machine['cpu']}).\n\n"
-            + variants_table(variants, results, seeds))
+    text = (
+        f"# {title}\n\nDev-set entity F1 (never test), one `spacy train` per variant and seed; "
+        f"measured on {machine['cpus']} CPU(s) ({machine['cpu']}).\n\n" + variants_table(variants, results, seeds)
+    )
     write_text(path, text)

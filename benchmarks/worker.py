@@ -11,6 +11,7 @@ that does not need it is measured the way it runs when installed without torch.
 
     python worker.py --model PATH --texts TEXTS.jsonl --threads 1 --output OUT.json
 """
+
 import argparse
 import gc
 import json
@@ -20,7 +21,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-
 
 TORCH_PACKAGES = ("torch", "transformers", "spacy_transformers", "spacy_curated_transformers")
 
@@ -182,6 +182,7 @@ def main(argv=None) -> None:
         block_torch()
     resettable = reset_peak_rss()
     import spacy
+
     from spacy_compact_ner.tools.summary import count_parameters
 
     start = time.perf_counter()
@@ -261,7 +262,9 @@ def main(argv=None) -> None:
         modes[mode] = summarize(seconds, words, peak)
     result["modes"] = modes
     result["n_words"] = next((m["words"] for m in modes.values()), None)
-    result["spacy_benchmark_speed"] = spacy_benchmark_speed(nlp, texts, args.batch_size) if args.spacy_benchmark else None
+    result["spacy_benchmark_speed"] = (
+        spacy_benchmark_speed(nlp, texts, args.batch_size) if args.spacy_benchmark else None
+    )
 
     scaling = []
     for setting in json.loads(args.scaling) if args.scaling else []:

@@ -3,6 +3,7 @@
 spaCy finds the component, architectures, losses and readers through entry points; the names
 below are imported on first use, so the command line starts quickly.
 """
+
 from importlib import import_module
 from typing import Any
 

@@ -1,5 +1,6 @@
 """The token classifier head shared by teacher and student: encoder, then one linear layer that
 scores the BILUO tags (logits, so distillation can soften them with a temperature)."""
+
 from typing import List, Optional
 
 from spacy.tokens import Doc

@@ -3,6 +3,7 @@
 The same component is the teacher's head (on a transformer listener) and the student's (on the
 ID-CNN). Its loss is a registered function, so distillation is ordinary ``spacy train``.
 """
+
 import unicodedata
 from itertools import accumulate, islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -380,9 +381,7 @@ class CompactNER(TrainablePipe):
 def _one_to_one(example: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Indices of predicted tokens aligned to exactly one reference token, and those tokens."""
     n_pred, n_ref = len(example.predicted), len(example.reference)
-    if n_pred == n_ref and all(
-        p.text == r.text for p, r in zip(example.predicted, example.reference)
-    ):
+    if n_pred == n_ref and all(p.text == r.text for p, r in zip(example.predicted, example.reference)):
         rows = numpy.arange(n_pred)
         return rows, rows
     x2y = example.alignment.x2y

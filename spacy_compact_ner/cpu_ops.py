@@ -6,6 +6,7 @@ BLAS (OpenBLAS in the numpy wheels), and the products are the largest share of t
 (measured in docs/results.md, "Speed and size"). ``NumpyOps(use_blis=False)`` hands them to numpy
 instead; every other operation, and every result, stays the same.
 """
+
 from thinc.api import Model, NumpyOps, get_current_ops
 
 CPU_GEMMS = ("numpy", "blis")

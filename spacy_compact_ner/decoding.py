@@ -5,6 +5,7 @@ index ``k`` the tag indices are ``1 + 4k + {0: B, 1: I, 2: L, 3: U}``. The decod
 emits valid BILUO sequences: a sequence starts and ends outside an entity, ``B-X``/``I-X`` are
 followed by ``I-X``/``L-X``, and ``O``/``L-*``/``U-*`` are followed by ``O``/``B-*``/``U-*``.
 """
+
 from types import ModuleType
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 

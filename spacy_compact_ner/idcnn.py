@@ -1,5 +1,6 @@
 """The student encoder: hashed lexical embeddings, then iterated dilated convolutions (ID-CNN,
 Strubell et al. 2017)."""
+
 from typing import Callable, List, Tuple
 
 import numpy
@@ -47,9 +48,7 @@ def build_idcnn_encoder(
         raise ValueError(f"IDCNN dilations must be a non-empty list of positive integers, got {dilations}")
     if n_iter < 1 or maxout_pieces < 1:
         raise ValueError(f"IDCNN n_iter and maxout_pieces must be >= 1, got {n_iter} and {maxout_pieces}")
-    embed = MultiHashEmbed(
-        width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors
-    )
+    embed = MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors)
     block = chain(*[_residual_conv(width, d, maxout_pieces) for d in dilations])
     # Repeating the same block object shares its weights across iterations (thinc walks each
     # node once), as in the iterated dilated CNN.

@@ -7,6 +7,7 @@ several times the memory of the encoded batch (measured in docs/results.md, "Spe
 callback as soon as the layer returns. Training is unchanged; the models' structure and weights are
 unchanged too, so saved pipelines load as before and predict the same.
 """
+
 import importlib
 from typing import Any, Callable, Tuple
 

@@ -3,6 +3,7 @@ pseudo-label cross-entropy, each applied to the tokens that carry its signal.
 
 The loss runs on the array module of the model (``model.ops.xp``): numpy on CPU, cupy on GPU, so
 training on a GPU never copies the scores to the host."""
+
 import math
 from dataclasses import dataclass
 from types import ModuleType

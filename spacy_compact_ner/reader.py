@@ -1,5 +1,6 @@
 """The corpus reader for student training: a DocBin whose docs may carry gold entities and/or
 stored teacher distributions. Predicted docs keep the reference tokens, so teacher rows line up."""
+
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
@@ -67,7 +68,8 @@ def load_annotated_docs(path: Path, nlp: Language, *, limit: int = 0) -> List[Do
                 elif set(labels) != set(first_labels[1]):
                     raise ValueError(
                         f"{file}, doc {i}: teacher distributions over labels {sorted(labels)}, but "
-                        f"{first_labels[0]} has labels {sorted(first_labels[1])}: annotate every doc with the same teacher"
+                        f"{first_labels[0]} has labels {sorted(first_labels[1])}: "
+                        "annotate every doc with the same teacher"
                     )
             docs.append(doc)
             if limit and len(docs) >= limit:

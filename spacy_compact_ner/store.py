@@ -1,5 +1,6 @@
 """Teacher distributions stored with each doc (``doc.user_data``), so student training needs no
 transformer. Logits are kept as float16: about 3 significant digits, enough for any temperature."""
+
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 

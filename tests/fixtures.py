@@ -1,4 +1,5 @@
 """Tiny generated models and corpora for tests and smoke runs (no download, a few seconds)."""
+
 import random
 from pathlib import Path
 from typing import Iterable, List, Sequence, Tuple, Union
@@ -81,8 +82,15 @@ def make_tiny_roberta(path: Union[str, Path], words: Iterable[str] = (), *, seed
     (path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n", encoding="utf8")
     tokenizer = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
     torch.manual_seed(seed)
-    config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=514, pad_token_id=1)
+    config = RobertaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=1,
+    )
     RobertaModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -164,10 +172,14 @@ def write_toy_tagger(path: Union[str, Path]) -> Path:
 
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler", name="ner")
-    patterns = [{"label": "PER", "pattern": [{"TEXT": {"IN": _PEOPLE}}, {"TEXT": {"IN": [p + "son" for p in _PEOPLE]},
-                                                                          "OP": "?"}]},
-                {"label": "LOC", "pattern": [{"TEXT": {"IN": _PLACES}}]},
-                {"label": "ORG", "pattern": [{"TEXT": {"IN": _ORGS}}, {"TEXT": "Corp", "OP": "?"}]}]
+    patterns = [
+        {
+            "label": "PER",
+            "pattern": [{"TEXT": {"IN": _PEOPLE}}, {"TEXT": {"IN": [p + "son" for p in _PEOPLE]}, "OP": "?"}],
+        },
+        {"label": "LOC", "pattern": [{"TEXT": {"IN": _PLACES}}]},
+        {"label": "ORG", "pattern": [{"TEXT": {"IN": _ORGS}}, {"TEXT": "Corp", "OP": "?"}]},
+    ]
     ruler.add_patterns(patterns)
     nlp.to_disk(path)
     return Path(path)

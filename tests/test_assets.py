@@ -90,8 +90,10 @@ def test_sha256_file_and_tree_digest(tmp_path):
 
 def test_verify_asset(tmp_path):
     asset = zip_asset()
-    assert A.verify_asset(asset, tmp_path / "enc") == [f"{tmp_path / 'enc' / 'config.json'}: missing",
-                                                      f"{tmp_path / 'enc' / 'vocab.txt'}: missing"]
+    assert A.verify_asset(asset, tmp_path / "enc") == [
+        f"{tmp_path / 'enc' / 'config.json'}: missing",
+        f"{tmp_path / 'enc' / 'vocab.txt'}: missing",
+    ]
     fill(tmp_path / "enc", FILES)
     assert A.verify_asset(asset, tmp_path / "enc") == []
     (tmp_path / "enc" / "vocab.txt").write_bytes(b"changed")
@@ -156,8 +158,16 @@ def test_fetch_tgz_tree_asset(tmp_path):
     staged = tmp_path / "staged"
     fill(staged, {k: v for k, v in files.items() if k.endswith(".txt")})
     digest = A.tree_digest(sorted(staged.iterdir()))
-    asset = A.Asset(name="sotu", registry="npm", package="@x/sotu", version="0.1.0", prefix="package/data/",
-                    patterns=("*.txt",), tree_sha256=digest, n_files=2)
+    asset = A.Asset(
+        name="sotu",
+        registry="npm",
+        package="@x/sotu",
+        version="0.1.0",
+        prefix="package/data/",
+        patterns=("*.txt",),
+        tree_sha256=digest,
+        n_files=2,
+    )
     download = FakeDownloader(files, kind="tgz")
     target = A.fetch_asset(asset, tmp_path / "assets", downloader=download, log=lambda s: None)
     assert sorted(p.name for p in target.iterdir()) == ["1790_a.txt", "1791_b.txt"]

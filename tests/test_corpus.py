@@ -319,7 +319,9 @@ def test_prepare_corpus_end_to_end(tmp_path, nlp):
     assert other["splits"]["train"]["docs"] == 20
     for name in ("dev", "test"):
         assert (tmp_path / "other" / f"{name}.spacy").read_bytes() == (out / f"{name}.spacy").read_bytes()
-    assert texts(read_docbin(tmp_path / "other" / "train.spacy", nlp.vocab)) != texts(read_docbin(out / "train.spacy", nlp.vocab))
+    assert texts(read_docbin(tmp_path / "other" / "train.spacy", nlp.vocab)) != texts(
+        read_docbin(out / "train.spacy", nlp.vocab)
+    )
 
 
 def test_prepare_corpus_missing_text(tmp_path):
@@ -335,8 +337,27 @@ def test_cli_corpus(tmp_path, nlp):
     out = tmp_path / "corpus"
     result = CliRunner().invoke(
         app,
-        ["corpus", str(iob2), str(out), "--n-labeled", "25", "--n-dev", "10", "--n-test", "15", "--seed", "3",
-         "--unlabeled-text", str(text), "--unlabeled-text", str(text), "--text-unit", "line", "--max-unlabeled", "3"],
+        [
+            "corpus",
+            str(iob2),
+            str(out),
+            "--n-labeled",
+            "25",
+            "--n-dev",
+            "10",
+            "--n-test",
+            "15",
+            "--seed",
+            "3",
+            "--unlabeled-text",
+            str(text),
+            "--unlabeled-text",
+            str(text),
+            "--text-unit",
+            "line",
+            "--max-unlabeled",
+            "3",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "train" in result.output and "unlabeled" in result.output

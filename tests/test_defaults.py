@@ -1,5 +1,6 @@
 """One source for each default: the training sizes live in the configs; project.yml's vars, which the
 workflow passes as overrides, must say the same, and the harness's settings carry no numbers of their own."""
+
 import dataclasses
 
 import pytest

@@ -1,4 +1,5 @@
 """Annotate with the tiny teacher, then distill a student on gold + teacher distributions."""
+
 import contextlib
 import io
 
@@ -10,11 +11,10 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from spacy_compact_ner.tools.annotate import annotate, ensemble_logits, parse_shard
 from spacy_compact_ner.reader import create_distill_corpus_reader
 from spacy_compact_ner.store import get_teacher_logits, set_teacher_logits
-from tests.fixtures import toy_docs
-from tests.fixtures import ROOT
+from spacy_compact_ner.tools.annotate import annotate, ensemble_logits, parse_shard
+from tests.fixtures import ROOT, toy_docs
 from tests.util import TINY_STUDENT, ents, interrupt_annotate, student_nlp
 
 STUDENT_OVERRIDES = {
@@ -44,9 +44,14 @@ def distilled(trained_teacher, distill_inputs, toy_corpus, toy_vectors, tmp_path
     root = tmp_path_factory.mktemp("distilled")
     stats = annotate(trained_teacher, list(distill_inputs), root / "distill.spacy", chunk_size=16, show_progress=False)
     # The shipped default: the student with static vectors.
-    overrides = {"paths.train": str(root / "distill.spacy"), "paths.dev": str(toy_corpus["dev"]), **STUDENT_OVERRIDES,
-                 "components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors),
-                 "training.logger.output_file": str(root / "train_log.jsonl")}
+    overrides = {
+        "paths.train": str(root / "distill.spacy"),
+        "paths.dev": str(toy_corpus["dev"]),
+        **STUDENT_OVERRIDES,
+        "components.ner.model.tok2vec.include_static_vectors": True,
+        "paths.vectors": str(toy_vectors),
+        "training.logger.output_file": str(root / "train_log.jsonl"),
+    }
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
         spacy_train(ROOT / "configs" / "student.cfg", root / "student", overrides=overrides)
@@ -142,7 +147,9 @@ def test_annotate_resumes_after_an_interruption(trained_teacher, distill_inputs,
     assert len(list((tmp_path / "out.spacy.parts").glob("part-*.spacy"))) == 1
     stats = annotate(trained_teacher, list(distill_inputs), output, chunk_size=16, batch_size=16, show_progress=False)
     assert stats.chunks_reused == 1 and stats.docs == 50
-    fresh = annotate(trained_teacher, list(distill_inputs), tmp_path / "fresh.spacy", chunk_size=16, show_progress=False)
+    fresh = annotate(
+        trained_teacher, list(distill_inputs), tmp_path / "fresh.spacy", chunk_size=16, show_progress=False
+    )
     assert fresh.chunks_reused == 0
     vocab = spacy.blank("en").vocab
     resumed_docs = list(DocBin(store_user_data=True).from_disk(output).get_docs(vocab))

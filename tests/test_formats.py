@@ -1,4 +1,5 @@
 """Readers of a user's data (spacy_compact_ner/tools/formats.py) and `prepare_corpus` on them."""
+
 import json
 
 import pytest
@@ -64,25 +65,31 @@ def test_conll03_columns_iob1_and_docstart(tmp_path, nlp):
     assert ents(docs[2]) == [("BRUSSELS", "LOC"), ("Paris", "LOC")]  # IOB1's B- splits adjacent entities
 
 
-@pytest.mark.parametrize("tags,expected", [
-    (["B-drug_name", "L-drug_name", "O", "U-dose"], [("a b", "drug_name"), ("d", "dose")]),
-    (["B-X", "I-X", "E-X", "S-Y"], [("a b c", "X"), ("d", "Y")]),  # BIOES is BILUO by other letters
-])
+@pytest.mark.parametrize(
+    "tags,expected",
+    [
+        (["B-drug_name", "L-drug_name", "O", "U-dose"], [("a b", "drug_name"), ("d", "dose")]),
+        (["B-X", "I-X", "E-X", "S-Y"], [("a b c", "X"), ("d", "Y")]),  # BIOES is BILUO by other letters
+    ],
+)
 def test_biluo_columns(tmp_path, nlp, tags, expected):
     path = write(tmp_path / "t.biluo", "".join(f"{w}\t{t}\n" for w, t in zip("abcd", tags)))
     docs, stats = read_labeled(path, nlp)
     assert stats.scheme == "biluo" and ents(docs[0]) == expected
 
 
-@pytest.mark.parametrize("text,scheme,line,fragment", [
-    ("a\tB-X\nb\tO\n", "biluo", 2, "ends with an L- tag"),
-    ("a\tO\nb\tL-X\n", "biluo", 2, "continues a B-X"),
-    ("a\tB-X\nb\tI-X\n", "biluo", 2, "sentence ends inside an entity"),
-    ("a\tO\nb\tI-X\n", "iob2", 2, "I- tag with no entity"),
-    ("a\tO\nb\tU-X\n", "iob2", 2, "invalid IOB2 tag"),
-    ("a\tO\nb\n", "auto", 2, "expected a token and a tag"),
-    ("a\tO\nb\tX\n", "auto", 2, "invalid entity tag 'X'"),
-])
+@pytest.mark.parametrize(
+    "text,scheme,line,fragment",
+    [
+        ("a\tB-X\nb\tO\n", "biluo", 2, "ends with an L- tag"),
+        ("a\tO\nb\tL-X\n", "biluo", 2, "continues a B-X"),
+        ("a\tB-X\nb\tI-X\n", "biluo", 2, "sentence ends inside an entity"),
+        ("a\tO\nb\tI-X\n", "iob2", 2, "I- tag with no entity"),
+        ("a\tO\nb\tU-X\n", "iob2", 2, "invalid IOB2 tag"),
+        ("a\tO\nb\n", "auto", 2, "expected a token and a tag"),
+        ("a\tO\nb\tX\n", "auto", 2, "invalid entity tag 'X'"),
+    ],
+)
 def test_column_errors_name_file_and_line(tmp_path, text, scheme, line, fragment):
     path = write(tmp_path / "bad.conll", text)
     with pytest.raises(CorpusFormatError) as err:
@@ -92,13 +99,19 @@ def test_column_errors_name_file_and_line(tmp_path, text, scheme, line, fragment
 
 def test_jsonl_spans_entities_and_tokens(tmp_path, nlp):
     text = "Alice visited New York ."
-    path = write_jsonl(tmp_path / "train.jsonl", [
-        {"text": text, "spans": [{"start": 0, "end": 5, "label": "PER"}, {"start": 14, "end": 22, "label": "LOC"}]},
-        {"text": text, "entities": [[14, 22, "LOC"], [0, 5, "PER"]]},
-        {"text": "New-York!", "tokens": [{"text": "New-York", "ws": False}, {"text": "!", "ws": False}],
-         "spans": [{"start": 0, "end": 8, "label": "LOC"}]},
-        {"text": "nothing here"},
-    ])
+    path = write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"text": text, "spans": [{"start": 0, "end": 5, "label": "PER"}, {"start": 14, "end": 22, "label": "LOC"}]},
+            {"text": text, "entities": [[14, 22, "LOC"], [0, 5, "PER"]]},
+            {
+                "text": "New-York!",
+                "tokens": [{"text": "New-York", "ws": False}, {"text": "!", "ws": False}],
+                "spans": [{"start": 0, "end": 8, "label": "LOC"}],
+            },
+            {"text": "nothing here"},
+        ],
+    )
     docs, stats = read_labeled(path, nlp)
     assert stats.format == "jsonl" and stats.realigned_spans == 0
     assert ents(docs[0]) == ents(docs[1]) == [("Alice", "PER"), ("New York", "LOC")]
@@ -116,19 +129,22 @@ def test_jsonl_alignment_modes(tmp_path, nlp):
         read_labeled(path, nlp, alignment_mode="contract")
 
 
-@pytest.mark.parametrize("line,fragment", [
-    ('{"text": "a b", "spans": [', "invalid JSON"),
-    ('["a b"]', "expected a JSON object"),
-    ('{"txt": "a b"}', 'expected a string "text"'),
-    ('{"text": "a b", "entities": [[0, 9, "X"]]}', "outside the text (length 3)"),
-    ('{"text": "a b", "entities": [[2, 1, "X"]]}', "outside the text"),
-    ('{"text": "a b c", "entities": [[0, 3, "X"], [2, 5, "Y"]]}', "overlaps [0, 3, 'X']"),
-    ('{"text": "a b", "entities": [[0, 1]]}', "[start, end, label]"),
-    ('{"text": "a b", "spans": [{"start": 0, "end": 1}]}', '"start", "end" and "label"'),
-    ('{"text": "a b", "entities": [[0, 1, "X"]], "spans": []}', "not both"),
-    ('{"text": "a b", "entities": [["0", 1, "X"]]}', "integers"),
-    ('{"text": "a b", "tokens": [{"text": "a", "ws": false}, {"text": "b"}]}', "do not spell"),
-])
+@pytest.mark.parametrize(
+    "line,fragment",
+    [
+        ('{"text": "a b", "spans": [', "invalid JSON"),
+        ('["a b"]', "expected a JSON object"),
+        ('{"txt": "a b"}', 'expected a string "text"'),
+        ('{"text": "a b", "entities": [[0, 9, "X"]]}', "outside the text (length 3)"),
+        ('{"text": "a b", "entities": [[2, 1, "X"]]}', "outside the text"),
+        ('{"text": "a b c", "entities": [[0, 3, "X"], [2, 5, "Y"]]}', "overlaps [0, 3, 'X']"),
+        ('{"text": "a b", "entities": [[0, 1]]}', "[start, end, label]"),
+        ('{"text": "a b", "spans": [{"start": 0, "end": 1}]}', '"start", "end" and "label"'),
+        ('{"text": "a b", "entities": [[0, 1, "X"]], "spans": []}', "not both"),
+        ('{"text": "a b", "entities": [["0", 1, "X"]]}', "integers"),
+        ('{"text": "a b", "tokens": [{"text": "a", "ws": false}, {"text": "b"}]}', "do not spell"),
+    ],
+)
 def test_jsonl_errors_name_file_and_line(tmp_path, nlp, line, fragment):
     path = write(tmp_path / "bad.jsonl", '{"text": "fine"}\n' + line + "\n")
     with pytest.raises(CorpusFormatError) as err:
@@ -157,7 +173,12 @@ def test_spacy_docbin_labeled(tmp_path, nlp):
 
 def test_format_detection(tmp_path):
     assert [detect_format(tmp_path / n) for n in ("a.spacy", "a.jsonl", "a.conll", "a.txt", "a.BIO")] == [
-        "spacy", "jsonl", "conll", "conll", "conll"]
+        "spacy",
+        "jsonl",
+        "conll",
+        "conll",
+        "conll",
+    ]
     assert detect_format(tmp_path / "a.data", "jsonl") == "jsonl"
     with pytest.raises(CorpusFormatError, match="unknown format of '.json'.*--format"):
         detect_format(tmp_path / "a.json")
@@ -179,25 +200,38 @@ def test_unlabeled_sources(tmp_path, nlp):
 
 
 def labeled_records(n, offset=0):
-    return [{"text": f"Alice{i + offset} visited Paris", "entities": [[0, len(f"Alice{i + offset}"), "PER"],
-                                                                      [len(f"Alice{i + offset}") + 9,
-                                                                       len(f"Alice{i + offset}") + 14, "LOC"]]}
-            for i in range(n)]
+    return [
+        {
+            "text": f"Alice{i + offset} visited Paris",
+            "entities": [
+                [0, len(f"Alice{i + offset}"), "PER"],
+                [len(f"Alice{i + offset}") + 9, len(f"Alice{i + offset}") + 14, "LOC"],
+            ],
+        }
+        for i in range(n)
+    ]
 
 
 def test_prepare_corpus_on_jsonl_files_drops_unlabeled_copies_of_labeled_docs(tmp_path, nlp):
     train = write_jsonl(tmp_path / "train.jsonl", labeled_records(12))
     dev = write_jsonl(tmp_path / "dev.jsonl", labeled_records(3, offset=100))
     test = write_jsonl(tmp_path / "test.jsonl", labeled_records(4, offset=200))
-    raw = write_jsonl(tmp_path / "raw.jsonl", [{"text": "Alice100 visited  Paris"}, {"text": "Bob went to Rome"},
-                                                {"text": "Alice3 visited Paris"}])
-    stats = prepare_corpus(train, tmp_path / "out", dev_path=dev, test_path=test, unlabeled_text=[raw],
-                           n_labeled=5, seed=1)
-    out = {name: read_docbin(tmp_path / "out" / f"{name}.spacy", nlp.vocab)
-           for name in ("train", "dev", "test", "unlabeled")}
+    raw = write_jsonl(
+        tmp_path / "raw.jsonl",
+        [{"text": "Alice100 visited  Paris"}, {"text": "Bob went to Rome"}, {"text": "Alice3 visited Paris"}],
+    )
+    stats = prepare_corpus(
+        train, tmp_path / "out", dev_path=dev, test_path=test, unlabeled_text=[raw], n_labeled=5, seed=1
+    )
+    out = {
+        name: read_docbin(tmp_path / "out" / f"{name}.spacy", nlp.vocab)
+        for name in ("train", "dev", "test", "unlabeled")
+    }
     assert [len(out[n]) for n in ("train", "dev", "test", "unlabeled")] == [5, 3, 4, 7 + 1]
-    assert out["dev"][0].text == "Alice100 visited Paris" and ents(out["test"][0]) == [("Alice200", "PER"),
-                                                                                      ("Paris", "LOC")]
+    assert out["dev"][0].text == "Alice100 visited Paris" and ents(out["test"][0]) == [
+        ("Alice200", "PER"),
+        ("Paris", "LOC"),
+    ]
     assert stats["splits"]["unlabeled"]["dropped_as_labeled"] == {str(raw): 2}
     assert stats["labels"] == ["LOC", "PER"] and stats["inputs"]["dev"]["format"] == "jsonl"
 
@@ -222,8 +256,9 @@ def test_a_dev_label_the_training_data_never_has_is_an_error_and_nothing_is_writ
 
 
 def test_cli_corpus_on_jsonl_with_alignment_mode(tmp_path):
-    train = write_jsonl(tmp_path / "train.jsonl", labeled_records(8) + [
-        {"text": "Bobby visited Rome", "entities": [[0, 3, "PER"]]}])
+    train = write_jsonl(
+        tmp_path / "train.jsonl", labeled_records(8) + [{"text": "Bobby visited Rome", "entities": [[0, 3, "PER"]]}]
+    )
     args = ["corpus", str(train), str(tmp_path / "out"), "--n-dev", "2", "--n-test", "2", "--n-labeled", "0"]
     bad = CliRunner().invoke(app, args)
     assert bad.exit_code == 1 and f"{train}:9: span [0, 3, 'PER'] 'Bob' is not on token boundaries" in bad.output

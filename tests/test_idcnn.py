@@ -1,4 +1,5 @@
 """The ID-CNN's dilated window (spacy_compact_ner/idcnn.py)."""
+
 import numpy
 import pytest
 from thinc.types import Ragged

@@ -1,5 +1,6 @@
 """The three layers (DESIGN.md): the runtime imports only itself and spaCy's stack, the package never
 imports the harness, and the harness's modules import each other without cycles."""
+
 import ast
 import sys
 from pathlib import Path
@@ -33,8 +34,15 @@ def runtime_modules():
 
 
 def test_the_runtime_imports_only_itself_spacys_stack_and_the_standard_library():
-    assert {p.stem for p in runtime_modules()} >= {"component", "idcnn", "classifier", "decoding", "losses",
-                                                    "store", "reader"}
+    assert {p.stem for p in runtime_modules()} >= {
+        "component",
+        "idcnn",
+        "classifier",
+        "decoding",
+        "losses",
+        "store",
+        "reader",
+    }
     for path in runtime_modules():
         for name in imports(path, "spacy_compact_ner"):
             top = name.split(".")[0]

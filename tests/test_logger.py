@@ -1,4 +1,5 @@
 """spacy-compact-ner.ConsoleLogger.v1: spaCy's console table with a loss column per loss term."""
+
 import io
 
 import pytest
@@ -31,8 +32,22 @@ def test_a_column_per_loss_term(tmp_path):
     log = tmp_path / "log.jsonl"
     header, rule, row = _run(nlp, [None, _info(losses)], output_file=str(log))[-3:]
     # spaCy shortens a column name to 13 characters.
-    assert header == ["E", "#", "LOSS", "NER", "LOSS", "NER_GOLD", "LOSS", "NER_KD", "LOSS", "NER_P...",
-                      "ENTS_F", "ENTS_P", "ENTS_R", "SCORE"]
+    assert header == [
+        "E",
+        "#",
+        "LOSS",
+        "NER",
+        "LOSS",
+        "NER_GOLD",
+        "LOSS",
+        "NER_KD",
+        "LOSS",
+        "NER_P...",
+        "ENTS_F",
+        "ENTS_P",
+        "ENTS_R",
+        "SCORE",
+    ]
     assert row == ["1", "200", "3.00", "1.00", "1.50", "0.50", "50.00", "25.00", "100.00", "0.50"]
     assert srsly.read_jsonl(log).__next__()["losses"] == losses
 
@@ -69,11 +84,13 @@ def test_progress_bar_settings_resolve_from_config(value, expected, monkeypatch)
         seen.update(settings)
         return spacy_v3(**settings)
 
-    monkeypatch.setattr(registry.loggers, "get", lambda name: spy if name == "spacy.ConsoleLogger.v3" else real_get(name))
+    monkeypatch.setattr(
+        registry.loggers, "get", lambda name: spy if name == "spacy.ConsoleLogger.v3" else real_get(name)
+    )
     registry.resolve({"logger": {"@loggers": LOGGER, "progress_bar": value}})
     assert seen["progress_bar"] == expected
 
 
 def test_bad_progress_bar_is_a_clear_error():
-    with pytest.raises(ValueError, match="progress_bar must be true, false, \"eval\" or \"train\", got 'steps'"):
+    with pytest.raises(ValueError, match='progress_bar must be true, false, "eval" or "train", got \'steps\''):
         registry.loggers.get(LOGGER)(progress_bar="steps")

@@ -1,4 +1,5 @@
 """How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py)."""
+
 import tracemalloc
 from contextlib import contextmanager
 

@@ -1,6 +1,7 @@
 """The student's pipeline package: runtime vendored, requirements from pyproject, a shim that defers to an
 installed spacy-compact-ner and otherwise registers the vendored copy (subprocesses, so that this
 process's registry stays as it is)."""
+
 import importlib.metadata
 import json
 import os
@@ -161,8 +162,9 @@ def test_shim_registers_the_vendored_runtime_when_the_distribution_is_missing(pa
     assert result["ents"] == student[1]
 
 
-@pytest.mark.parametrize("first,second", [("spacy_compact_ner", "en_compact_ner"),
-                                          ("en_compact_ner", "spacy_compact_ner")])
+@pytest.mark.parametrize(
+    "first,second", [("spacy_compact_ner", "en_compact_ner"), ("en_compact_ner", "spacy_compact_ner")]
+)
 def test_vendored_and_installed_runtime_conflict(packaged, tmp_path, first, second):
     """Why the shim defers: both copies registering the factory is spaCy's E004, in either order."""
     code = (
@@ -190,13 +192,15 @@ def test_built_wheel_ships_the_runtime_and_requires_no_distribution(packaged, tm
 
 def test_package_refuses_to_overwrite_without_force(packaged, student):
     with pytest.raises(PackagingError, match="spacy package failed"):
-        package(student[0], packaged.package_dir.parent, meta_path=None, name="compact_ner", version="0.0.1",
-                wheel=False)
+        package(
+            student[0], packaged.package_dir.parent, meta_path=None, name="compact_ner", version="0.0.1", wheel=False
+        )
 
 
 def test_package_cli_writes_the_folder(student, tmp_path):
-    result = CliRunner().invoke(app, ["package", str(student[0]), str(tmp_path), "--name", "cli_ner",
-                                      "--version", "1.2.3", "--no-wheel"])
+    result = CliRunner().invoke(
+        app, ["package", str(student[0]), str(tmp_path), "--name", "cli_ner", "--version", "1.2.3", "--no-wheel"]
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "en_cli_ner-1.2.3" / "meta.json").read_text())
     assert meta["name"] == "cli_ner" and "spacy-compact-ner" not in requirement_names(meta["requirements"])
@@ -268,6 +272,8 @@ def test_config_with_a_tools_function_cannot_be_packaged(student):
 
 
 def test_merge_requirements():
-    merged = merge_requirements(["spacy-compact-ner>=0.1.0,<0.2.0", "spacy>=3.8.0,<3.9.0", "spacy-lookups-data>=1"],
-                                ["numpy>=1.24", "spacy<3.9,>=3.8"])
+    merged = merge_requirements(
+        ["spacy-compact-ner>=0.1.0,<0.2.0", "spacy>=3.8.0,<3.9.0", "spacy-lookups-data>=1"],
+        ["numpy>=1.24", "spacy<3.9,>=3.8"],
+    )
     assert merged == ["spacy-lookups-data>=1", "numpy>=1.24", "spacy<3.9,>=3.8"]

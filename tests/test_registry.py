@@ -1,4 +1,5 @@
 """Every registered name resolves, and the shipped configs build and validate."""
+
 import importlib
 import subprocess
 import sys
@@ -24,7 +25,9 @@ REGISTERED = [
 def test_registered_names_resolve(group, name, target):
     if group == "factories":
         # Through the entry point alone, in a process that never imported spacy_compact_ner.
-        code = f"import spacy; nlp = spacy.blank('en'); nlp.add_pipe({name!r}); print(type(nlp.pipeline[0][1]).__name__)"
+        code = (
+            f"import spacy; nlp = spacy.blank('en'); nlp.add_pipe({name!r}); print(type(nlp.pipeline[0][1]).__name__)"
+        )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert done.stdout.strip() == "CompactNER"
         return

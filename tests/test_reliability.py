@@ -4,6 +4,7 @@ error (saying what and where), never a crash, a hang or unbounded memory.
 The teacher side (long docs through the strided span getter, annotate killed midway) is in
 test_reliability_teacher.py.
 """
+
 import random
 import unicodedata
 import zlib
@@ -18,11 +19,10 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from spacy_compact_ner.tools.annotate import iter_input_docs
 from spacy_compact_ner.reader import create_distill_corpus_reader
 from spacy_compact_ner.store import set_teacher_logits
-from tests.fixtures import toy_docs, toy_sentences
-from tests.fixtures import ROOT
+from spacy_compact_ner.tools.annotate import iter_input_docs
+from tests.fixtures import ROOT, toy_docs, toy_sentences
 from tests.util import TINY_STUDENT, ents, student_nlp, toy_examples, train
 
 # Texts without any entity: a real NER corpus teaches that numbers and punctuation alone are not
@@ -346,7 +346,10 @@ def test_docs_annotated_over_different_label_sets_are_named(tmp_path):
     reader = create_distill_corpus_reader(folder)
     with pytest.raises(
         ValueError,
-        match=r"b\.spacy, doc 1: teacher distributions over labels \['LOC'\], but .*a\.spacy, doc 0 has labels \['PER'\]",
+        match=(
+            r"b\.spacy, doc 1: teacher distributions over labels \['LOC'\], "
+            r"but .*a\.spacy, doc 0 has labels \['PER'\]"
+        ),
     ):
         list(reader(nlp))
 
@@ -387,7 +390,11 @@ TRAIN_OVERRIDES = {
 def test_spacy_train_without_any_entity_label_says_so(toy_corpus, tmp_path):
     nlp = spacy.blank("en")
     DocBin(docs=toy_docs(nlp.vocab, 10, annotated=False)).to_disk(tmp_path / "unlabeled.spacy")
-    overrides = {**TRAIN_OVERRIDES, "paths.train": str(tmp_path / "unlabeled.spacy"), "paths.dev": str(toy_corpus["dev"])}
+    overrides = {
+        **TRAIN_OVERRIDES,
+        "paths.train": str(tmp_path / "unlabeled.spacy"),
+        "paths.dev": str(toy_corpus["dev"]),
+    }
     with pytest.raises(ValueError, match=r"'ner' has no entity labels: the training examples carry no entities"):
         spacy_train(ROOT / "configs" / "student.cfg", tmp_path / "out", overrides=overrides)
     assert not (tmp_path / "out" / "model-last").exists()

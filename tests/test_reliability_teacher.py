@@ -1,6 +1,7 @@
 """Reliability of the teacher and the annotate step: long docs are read whole through the strided
 span getter; annotate killed midway (SIGKILL) loses no finished work, leaves nothing that looks
 complete, and a rerun gives exactly what a clean run gives."""
+
 import json
 import os
 import signal
@@ -14,10 +15,9 @@ import spacy
 from spacy.tokens import DocBin
 
 import spacy_compact_ner.tools.annotate as annotate_module
-from spacy_compact_ner.tools.annotate import annotate, teacher_logits
 from spacy_compact_ner.store import get_teacher_logits, set_teacher_logits
-from tests.fixtures import toy_sentences
-from tests.fixtures import ROOT
+from spacy_compact_ner.tools.annotate import annotate, teacher_logits
+from tests.fixtures import ROOT, toy_sentences
 from tests.util import ents, interrupt_annotate
 
 SENTENCE = "Carol Bobson saw Tokyo for Acme Corp ."
@@ -130,8 +130,19 @@ def clean_run(trained_teacher, lines, tmp_path_factory):
 def test_annotate_killed_midway_then_rerun_equals_a_clean_run(trained_teacher, lines, clean_run, tmp_path):
     out = tmp_path / "out.spacy"
     parts = tmp_path / "out.spacy.parts"
-    cmd = [sys.executable, "-m", "spacy_compact_ner", "annotate", str(trained_teacher), str(lines), str(out),
-           "--chunk-size", "8", "--batch-size", "8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy_compact_ner",
+        "annotate",
+        str(trained_teacher),
+        str(lines),
+        str(out),
+        "--chunk-size",
+        "8",
+        "--batch-size",
+        "8",
+    ]
     log = tmp_path / "stderr.txt"
     with log.open("wb") as stderr:  # a file, not a pipe: a full pipe would block the child
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)

@@ -1,5 +1,6 @@
 """The teacher body (tiny generated BERT listener + case features) trains with `spacy train`; the
 default (plain) body is the listener alone."""
+
 import numpy
 import pytest
 import spacy
@@ -71,13 +72,19 @@ def test_a_cased_roberta_encoder_is_a_teacher_too(toy_corpus, tmp_path):
     from tests.fixtures import TEACHER_OVERRIDES, make_tiny_roberta, toy_words
 
     encoder = make_tiny_roberta(tmp_path / "roberta", toy_words())
-    overrides = {"paths.train": str(toy_corpus["train"]), "paths.dev": str(toy_corpus["dev"]),
-                 "paths.teacher_encoder": str(encoder), **TEACHER_OVERRIDES, "training.max_epochs": 8}
+    overrides = {
+        "paths.train": str(toy_corpus["train"]),
+        "paths.dev": str(toy_corpus["dev"]),
+        "paths.teacher_encoder": str(encoder),
+        **TEACHER_OVERRIDES,
+        "training.max_epochs": 8,
+    }
     spacy_train(ROOT / "configs" / "teacher.cfg", tmp_path / "teacher", overrides=overrides)
     nlp = spacy.load(tmp_path / "teacher" / "model-best")
     assert type(nlp.get_pipe("transformer").model.transformer).__name__ == "RobertaModel"
-    annotate(tmp_path / "teacher" / "model-best", [toy_corpus["train"]], tmp_path / "distill.spacy",
-             show_progress=False)
+    annotate(
+        tmp_path / "teacher" / "model-best", [toy_corpus["train"]], tmp_path / "distill.spacy", show_progress=False
+    )
     docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "distill.spacy").get_docs(nlp.vocab))
     logits, tags = get_teacher_logits(docs[0])
     assert logits.shape == (len(docs[0]), len(tags))  # one distribution per spaCy token

@@ -1,5 +1,6 @@
 """Static vectors: GloVe conversion, frequency pruning of a spaCy table, the student and teacher with
 vectors (loaded only in initialize, saved inside the pipeline), and the errors on bad sources."""
+
 import shutil
 
 import numpy
@@ -7,13 +8,12 @@ import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.strings import StringStore
+from spacy.training import Example
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
-from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_compact_ner.tools.cli import app
-from tests.fixtures import toy_words, write_tiny_glove
 from spacy_compact_ner.tools.vectors import (
     GLOVE_INDEX,
     VectorsError,
@@ -22,7 +22,7 @@ from spacy_compact_ner.tools.vectors import (
     pruned_table,
     read_glove,
 )
-from tests.fixtures import ROOT, TEACHER_OVERRIDES
+from tests.fixtures import ROOT, TEACHER_OVERRIDES, toy_words, write_tiny_glove
 from tests.util import ents, student_nlp, toy_examples
 
 WORDS = ["the", "for", "paris", "alice", "visited", "acme", "corp", "london", "bob", "tokyo"]
@@ -110,7 +110,9 @@ def test_vectors_command_writes_and_reports(glove_dir, tmp_path):
 
 
 def test_vectors_load_only_in_initialize(toy_vectors):
-    nlp = student_nlp(**{"components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)})
+    nlp = student_nlp(
+        **{"components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)}
+    )
     assert nlp.vocab.vectors.shape[0] == 0  # construction never reads the source
     nlp.initialize(lambda: toy_examples(nlp, 5))
     assert nlp.vocab.vectors.shape == (len(set(w.lower() for w in toy_words())), 8)
@@ -119,8 +121,12 @@ def test_vectors_load_only_in_initialize(toy_vectors):
 def test_student_with_vectors_overfits_and_reloads_without_the_source(toy_vectors, toy_corpus, tmp_path):
     source = tmp_path / "vectors"
     shutil.copytree(toy_vectors, source)
-    overrides = {**STUDENT_OVERRIDES, "paths.train": str(toy_corpus["train"]), "paths.dev": str(toy_corpus["train"]),
-                 "paths.vectors": str(source)}
+    overrides = {
+        **STUDENT_OVERRIDES,
+        "paths.train": str(toy_corpus["train"]),
+        "paths.dev": str(toy_corpus["train"]),
+        "paths.vectors": str(source),
+    }
     spacy_train(ROOT / "configs" / "student.cfg", tmp_path / "out", overrides=overrides)
     model = tmp_path / "out" / "model-last"
     nlp = spacy.load(model)
@@ -140,8 +146,12 @@ def test_student_with_vectors_overfits_and_reloads_without_the_source(toy_vector
 
 def test_missing_vectors_path_is_a_clear_error(toy_corpus, tmp_path):
     missing = tmp_path / "no_such_vectors"
-    overrides = {**STUDENT_OVERRIDES, "paths.train": str(toy_corpus["train"]), "paths.dev": str(toy_corpus["dev"]),
-                 "paths.vectors": str(missing)}
+    overrides = {
+        **STUDENT_OVERRIDES,
+        "paths.train": str(toy_corpus["train"]),
+        "paths.dev": str(toy_corpus["dev"]),
+        "paths.vectors": str(missing),
+    }
     with pytest.raises(FileNotFoundError, match=f"Vectors not found: {missing}"):
         spacy_train(ROOT / "configs" / "student.cfg", tmp_path / "out", overrides=overrides)
 
@@ -162,7 +172,9 @@ def test_static_vectors_without_a_table_is_a_clear_error_before_reading_data():
 
 @pytest.fixture(scope="module")
 def student_with_vectors(toy_vectors):
-    nlp = student_nlp(**{"components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)})
+    nlp = student_nlp(
+        **{"components.ner.model.tok2vec.include_static_vectors": True, "paths.vectors": str(toy_vectors)}
+    )
     examples = toy_examples(nlp, 5)
     nlp.initialize(lambda: examples)
     return nlp, examples

@@ -1,4 +1,5 @@
 """Helpers shared by the tests."""
+
 import random
 from typing import List
 
@@ -7,8 +8,7 @@ from spacy.language import Language
 from spacy.training import Example
 from spacy.util import load_config
 
-from tests.fixtures import toy_docs
-from tests.fixtures import ROOT
+from tests.fixtures import ROOT, toy_docs
 
 # The component's own tests run without static vectors (tests/test_vectors.py covers them).
 TINY_STUDENT = {

@@ -3,6 +3,7 @@
 Fast tests use fake training steps, synthetic result files and a tiny spaCy pipeline; the slow test
 runs the project's `benchmark` workflow end to end with tiny vars (generated IOB2 and BERT).
 """
+
 import json
 import math
 import os
@@ -18,21 +19,28 @@ import srsly
 from spacy.training import Example
 from typer.testing import CliRunner
 
-from spacy_compact_ner.tools import assets as A
 from benchmarks import SYSTEMS
 from benchmarks.accuracy import TrainSettings, grid_order, order_systems, run_grid
-from benchmarks.runner import BenchmarkStepError, Steps
-from benchmarks.schema import CELL_SCHEMA
+from benchmarks.cli import app
 from benchmarks.code_hash import entry_point_modules, imported_files
 from benchmarks.common import parse_assignments, parse_ints, parse_sizes
 from benchmarks.datasets import BenchmarkDataset
 from benchmarks.report import accuracy_targets, build_report, config_mismatch, speed_targets, write_speed
-from benchmarks.schema import number_problems, validate_benchmark, validate_cell, validate_speed
+from benchmarks.runner import BenchmarkStepError, Steps
+from benchmarks.schema import CELL_SCHEMA, number_problems, validate_benchmark, validate_cell, validate_speed
 from benchmarks.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
-from benchmarks.cli import app
-from tests.fixtures import make_tiny_bert, toy_docs, toy_sentences, toy_words, write_tiny_glove, write_toy_tagger
-from tests.fixtures import write_toy_conll, write_toy_iob2 as write_iob2
-from tests.fixtures import ROOT
+from spacy_compact_ner.tools import assets as A
+from tests.fixtures import (
+    ROOT,
+    make_tiny_bert,
+    toy_docs,
+    toy_sentences,
+    toy_words,
+    write_tiny_glove,
+    write_toy_conll,
+    write_toy_tagger,
+)
+from tests.fixtures import write_toy_iob2 as write_iob2
 from tests.util import student_nlp, toy_examples
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -105,8 +113,13 @@ class FakeSteps(Steps):
         system = Path(model).parent.name
         self.calls.append(("evaluate", system))
         f = 0.3 + 0.1 * (SYSTEMS.index(system) if system in SYSTEMS else 0.5) / len(SYSTEMS)
-        scores = {"ents_f": f, "ents_p": f + 0.05, "ents_r": f - 0.05, "speed": 1234.5,
-                  "ents_per_type": {"LOC": {"p": f, "r": f, "f": f}, "PER": {"p": 0.5, "r": 0.5, "f": 0.5}}}
+        scores = {
+            "ents_f": f,
+            "ents_p": f + 0.05,
+            "ents_r": f - 0.05,
+            "speed": 1234.5,
+            "ents_per_type": {"LOC": {"p": f, "r": f, "f": f}, "PER": {"p": 0.5, "r": 0.5, "f": 0.5}},
+        }
         Path(output).write_text(json.dumps(scores))
         return scores
 
@@ -116,19 +129,32 @@ def grid_env(tmp_path):
     iob2 = write_iob2(tmp_path / "toy.iob2", 80)
     dataset = BenchmarkDataset("toy", iob2, n_dev=10, n_test=10)
     (tmp_path / "md" / "vocab").mkdir(parents=True)
-    settings = TrainSettings(teacher_encoder=tmp_path, teacher_config=ROOT / "configs" / "teacher.cfg",
-                             student_config=ROOT / "configs" / "student.cfg", baseline_vectors=tmp_path / "md")
+    settings = TrainSettings(
+        teacher_encoder=tmp_path,
+        teacher_config=ROOT / "configs" / "teacher.cfg",
+        student_config=ROOT / "configs" / "student.cfg",
+        baseline_vectors=tmp_path / "md",
+    )
     return {"dataset": dataset, "settings": settings, "metrics": tmp_path / "metrics", "work": tmp_path / "work"}
 
 
 def _grid(env, steps, **kwargs):
-    return run_grid(env["dataset"], metrics_dir=env["metrics"], work_dir=env["work"], settings=env["settings"],
-                    steps=steps, log=lambda _: None, **kwargs)
+    return run_grid(
+        env["dataset"],
+        metrics_dir=env["metrics"],
+        work_dir=env["work"],
+        settings=env["settings"],
+        steps=steps,
+        log=lambda _: None,
+        **kwargs,
+    )
 
 
 def test_a_dataset_with_its_own_dev_and_test_files(tmp_path):
-    files = {split: write_toy_conll(tmp_path / f"{split}.txt", n, seed=seed)
-             for split, n, seed in (("train", 40, 1), ("valid", 12, 2), ("test", 15, 3))}
+    files = {
+        split: write_toy_conll(tmp_path / f"{split}.txt", n, seed=seed)
+        for split, n, seed in (("train", 40, 1), ("valid", 12, 2), ("test", 15, 3))
+    }
     dataset = BenchmarkDataset("toyc", files["train"], n_dev=5, dev=files["valid"], test=files["test"])
     cells = {seed: tmp_path / f"s{seed}" for seed in (0, 1)}
     for seed, folder in cells.items():
@@ -148,7 +174,8 @@ def test_grid_is_resumable_and_respects_max_cells(grid_env):
     assert len(first.remaining) == 4 and not first.failed
     second = _grid(grid_env, steps, sizes=[20], seeds=[0])
     assert sorted(second.written) == sorted(
-        f"toy/n20-s0/{s}" for s in ("student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors"))
+        f"toy/n20-s0/{s}" for s in ("student_kd", "student_gold", "spacy_ner", "spacy_ner_vectors")
+    )
     assert len(second.already_done) == 2 and second.remaining == []
     trained = [c[1] for c in steps.calls if c[0] == "train"]
     assert sorted(trained) == sorted(SYSTEMS)  # the teacher once, shared by both distilled students
@@ -192,8 +219,9 @@ def test_grid_time_budget_and_failures(grid_env):
     # The teacher failed once per cell; its students fail without retrying; the others still run.
     assert [c[1] for c in steps.calls if c[0] == "train"].count("teacher") == 2
     assert len(result.failed) == 6 and result.stopped_by is None
-    assert sorted(result.written) == sorted(f"toy/{c}/{s}" for c in ("n20-s0", "nall-s0")
-                                            for s in ("student_gold", "spacy_ner", "spacy_ner_vectors"))
+    assert sorted(result.written) == sorted(
+        f"toy/{c}/{s}" for c in ("n20-s0", "nall-s0") for s in ("student_gold", "spacy_ner", "spacy_ner_vectors")
+    )
     spent = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[1], time_budget_s=1e-9)
     assert spent.written == [] and "time-budget" in spent.stopped_by and len(spent.remaining) == 6
 
@@ -211,10 +239,14 @@ def test_student_vectors_and_a_missing_baseline_table(grid_env, tmp_path):
 
 def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
     variants = tmp_path / "variants.json"
-    variants.write_text(json.dumps({
-        "pl_half": {"note": "half", "overrides": {"components.ner.loss.pseudo_label_weight": 0.5}},
-        "elsewhere": {"overrides": {"paths.train": "other.spacy"}},
-    }))
+    variants.write_text(
+        json.dumps(
+            {
+                "pl_half": {"note": "half", "overrides": {"components.ner.loss.pseudo_label_weight": 0.5}},
+                "elsewhere": {"overrides": {"paths.train": "other.spacy"}},
+            }
+        )
+    )
     assert order_systems(["variant.pl_half", "student_full"], variants) == ["student_full", "variant.pl_half"]
     with pytest.raises(ValueError, match="unknown variant"):
         order_systems(["variant.nope"], variants)
@@ -235,12 +267,20 @@ def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
     cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "variant.pl_half.json").read_text())
     assert validate_cell(cell) == [] and cell["system"] == "variant.pl_half" and cell["train_data"] == "distill"
     assert cell["config"]["overrides"]["components.ner.loss.pseudo_label_weight"] == "0.5"
-    build_report(metrics_dir=grid_env["metrics"], speed_json=None, output_json=tmp_path / "b.json",
-                 output_md=tmp_path / "b.md", plot_dir=tmp_path, datasets=["toy"], sizes=[20], seeds=[1])
+    build_report(
+        metrics_dir=grid_env["metrics"],
+        speed_json=None,
+        output_json=tmp_path / "b.json",
+        output_md=tmp_path / "b.md",
+        plot_dir=tmp_path,
+        datasets=["toy"],
+        sizes=[20],
+        seeds=[1],
+    )
     assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
     table = (tmp_path / "b.md").read_text()
     assert "student variant pl_half" in table and "variant.pl_half" not in table
-    dev_table = table[table.index("Dev F1 (%)"):table.index("Training time")]
+    dev_table = table[table.index("Dev F1 (%)") : table.index("Training time")]
     assert dev_table.count("25.0 (n=1)") == 3  # teacher, student_full and the variant, from their meta.json
 
 
@@ -261,14 +301,31 @@ def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
 
 def make_cell(root: Path, dataset: str, size, seed: int, system: str, f1: float, **extra) -> Path:
     cell = {
-        "schema": CELL_SCHEMA, "dataset": dataset, "size": size, "seed": seed, "system": system,
-        "description": system, "n_labeled": 1594 if size == "all" else size, "n_unlabeled": 100, "n_test": 500,
+        "schema": CELL_SCHEMA,
+        "dataset": dataset,
+        "size": size,
+        "seed": seed,
+        "system": system,
+        "description": system,
+        "n_labeled": 1594 if size == "all" else size,
+        "n_unlabeled": 100,
+        "n_test": 500,
         "test_sha256": "0" * 64,
-        "scores": {"ents_f": f1, "ents_p": f1, "ents_r": f1,
-                   "ents_per_type": {"LOC": {"p": f1, "r": f1, "f": f1}, "PER": {"p": f1 / 2, "r": f1 / 2, "f": f1 / 2}}},
-        "train_seconds": 10.0 + seed, "upstream_seconds": {}, "train_data": "labeled", "model_selection": "best",
-        "config": {"file": "configs/x.cfg", "sha256": None, "overrides": {}}, "model": "training/x",
-        "date": "2026-11-29T00:00:00+00:00", "machine": {"cpus": 2}, **extra,
+        "scores": {
+            "ents_f": f1,
+            "ents_p": f1,
+            "ents_r": f1,
+            "ents_per_type": {"LOC": {"p": f1, "r": f1, "f": f1}, "PER": {"p": f1 / 2, "r": f1 / 2, "f": f1 / 2}},
+        },
+        "train_seconds": 10.0 + seed,
+        "upstream_seconds": {},
+        "train_data": "labeled",
+        "model_selection": "best",
+        "config": {"file": "configs/x.cfg", "sha256": None, "overrides": {}},
+        "model": "training/x",
+        "date": "2026-11-29T00:00:00+00:00",
+        "machine": {"cpus": 2},
+        **extra,
     }
     path = root / dataset / f"n{size}-s{seed}" / f"{system}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,8 +347,13 @@ def test_report_aggregates_and_checks_targets(tmp_path):
     make_cell(root, "wnut16", 500, 2, "student_gold", 0.40)  # a third seed for one system
     bad = make_cell(root, "wnut16", 100, 2, "teacher", 0.5)
     bad.write_text(bad.read_text().replace('"ents_f": 0.5', '"ents_f": NaN'))
-    data = build_report(metrics_dir=root, speed_json=None, output_json=tmp_path / "b.json",
-                        output_md=tmp_path / "b.md", plot_dir=tmp_path)
+    data = build_report(
+        metrics_dir=root,
+        speed_json=None,
+        output_json=tmp_path / "b.json",
+        output_md=tmp_path / "b.md",
+        plot_dir=tmp_path,
+    )
     assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
     assert all(math.isfinite(x) for x in all_numbers(data))
     wnut = data["accuracy"]["wnut16"]
@@ -322,30 +384,46 @@ def test_report_notes_when_no_unlabeled_docs_are_left(tmp_path):
     make_cell(root, "wnut16", 500, 0, "student_full", 0.4)
     make_cell(root, "wnut16", "all", 0, "student_full", 0.5, n_unlabeled=0)
     make_cell(root, "wnut16", "all", 0, "student_kd", 0.5, n_unlabeled=0)
-    data = build_report(metrics_dir=root, speed_json=None, output_json=tmp_path / "b.json",
-                        output_md=tmp_path / "b.md", plot_dir=tmp_path)
+    data = build_report(
+        metrics_dir=root,
+        speed_json=None,
+        output_json=tmp_path / "b.json",
+        output_md=tmp_path / "b.md",
+        plot_dir=tmp_path,
+    )
     notes = [n for n in data["accuracy"]["wnut16"]["notes"] if "no unlabeled docs" in n]
     assert len(notes) == 1 and notes[0].startswith("wnut16 nall:")
     assert "no unlabeled docs left" in (tmp_path / "b.md").read_text()
     # per-type F1 of the largest size measured, not of an expected size with no cells yet
     silver = tmp_path / "silver"
     make_cell(silver, "sotu_silver", 500, 0, "teacher", 0.7)
-    data = build_report(metrics_dir=silver, speed_json=None, output_json=tmp_path / "b.json", datasets=(),
-                        output_md=tmp_path / "b.md", plot_dir=tmp_path, dataset_sizes={"sotu_silver": (500, 2000)})
+    data = build_report(
+        metrics_dir=silver,
+        speed_json=None,
+        output_json=tmp_path / "b.json",
+        datasets=(),
+        output_md=tmp_path / "b.md",
+        plot_dir=tmp_path,
+        dataset_sizes={"sotu_silver": (500, 2000)},
+    )
     per_type = data["accuracy"]["sotu_silver"]["per_type"]
     assert per_type["size"] == 500 and per_type["systems"]["teacher"]["LOC"]["mean"] == pytest.approx(70.0)
 
 
 def test_config_mismatch_names_the_seeds_and_settings_that_differ():
     def cell(seed: int, sha: str, **overrides) -> dict:
-        return {"seed": seed, "config": {"sha256": sha, "overrides": {
-            "system.seed": str(seed), "paths.train": f"t{seed}", **overrides}}}
+        return {
+            "seed": seed,
+            "config": {"sha256": sha, "overrides": {"system.seed": str(seed), "paths.train": f"t{seed}", **overrides}},
+        }
 
     same = [cell(0, "a" * 64, x="1"), cell(1, "a" * 64, x="1")]
     assert config_mismatch(same) is None  # the seed and paths differ by design
     mixed = same + [cell(2, "b" * 64, x="2", y="3")]
-    assert config_mismatch(mixed) == ("config file aaaaaaaa (seeds 0, 1), bbbbbbbb (seed 2); "
-                                      "x 1 (seeds 0, 1), 2 (seed 2); y unset (seeds 0, 1), 3 (seed 2)")
+    assert config_mismatch(mixed) == (
+        "config file aaaaaaaa (seeds 0, 1), bbbbbbbb (seed 2); "
+        "x 1 (seeds 0, 1), 2 (seed 2); y unset (seeds 0, 1), 3 (seed 2)"
+    )
 
 
 def test_targets_follow_the_numbers():
@@ -367,25 +445,46 @@ def test_targets_follow_the_numbers():
     vectors = targets["student_beats_spacy_ner_vectors"]
     assert vectors["status"] == "not met" and vectors["measured"]["missing_sizes"] == [250]
     assert [p["difference"] for p in vectors["measured"]["per_size"]] == pytest.approx([3.0, -6.0])
-    speed = {"systems": {
-        "teacher": {"parameters": 22_800_000, "threads": {"1": {"pipeline_words_per_second": 500.0}}},
-        "student": {"parameters": 600_000, "wheel_bytes": 4_000_000,
-                    "threads": {"1": {"pipeline_words_per_second": 16_000.0}}},
-        "spacy_ner": {"parameters": 1_500_000, "threads": {"1": {"pipeline_words_per_second": 12_000.0}}},
-        "spacy_ner_vectors": {"parameters": 9_000_000, "threads": {"1": {"pipeline_words_per_second": 1_300.0}}},
-    }}
+    speed = {
+        "systems": {
+            "teacher": {"parameters": 22_800_000, "threads": {"1": {"pipeline_words_per_second": 500.0}}},
+            "student": {
+                "parameters": 600_000,
+                "wheel_bytes": 4_000_000,
+                "threads": {"1": {"pipeline_words_per_second": 16_000.0}},
+            },
+            "spacy_ner": {"parameters": 1_500_000, "threads": {"1": {"pipeline_words_per_second": 12_000.0}}},
+            "spacy_ner_vectors": {"parameters": 9_000_000, "threads": {"1": {"pipeline_words_per_second": 1_300.0}}},
+        }
+    }
     status = {t["id"]: t["status"] for t in speed_targets(speed)}
-    assert status == {"student_speed_vs_teacher": "met", "student_speed_vs_spacy_ner": "not met",
-                      "student_speed_vs_spacy_ner_vectors": "met", "student_parameters": "met",
-                      "student_wheel_size": "met"}
+    assert status == {
+        "student_speed_vs_teacher": "met",
+        "student_speed_vs_spacy_ner": "not met",
+        "student_speed_vs_spacy_ner_vectors": "met",
+        "student_parameters": "met",
+        "student_wheel_size": "met",
+    }
     assert {t["status"] for t in speed_targets(None)} == {"missing data"}
 
 
 def test_report_cli_on_an_empty_grid(tmp_path):
-    result = CliRunner().invoke(app, [
-        "report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
-        "--output-json", str(tmp_path / "b.json"), "--output-md", str(tmp_path / "b.md"), "--plot-dir", str(tmp_path),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--metrics-dir",
+            str(tmp_path / "none"),
+            "--speed-json",
+            str(tmp_path / "none.json"),
+            "--output-json",
+            str(tmp_path / "b.json"),
+            "--output-md",
+            str(tmp_path / "b.md"),
+            "--plot-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert validate_benchmark(data) == []
@@ -397,10 +496,22 @@ def test_report_cli_on_an_empty_grid(tmp_path):
 def test_accuracy_cli_dry_run_and_errors(tmp_path):
     iob2 = write_iob2(tmp_path / "toy.iob2", 30)
     make_cell(tmp_path / "m", "toy", 20, 0, "teacher", 0.5)
-    result = CliRunner().invoke(app, [
-        "accuracy", str(iob2), "--dataset", "toy", "--sizes", "20,all", "--seeds", "0",
-        "--metrics-dir", str(tmp_path / "m"), "--dry-run",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            str(iob2),
+            "--dataset",
+            "toy",
+            "--sizes",
+            "20,all",
+            "--seeds",
+            "0",
+            "--metrics-dir",
+            str(tmp_path / "m"),
+            "--dry-run",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "toy n20-s0  teacher:done  student_full:todo" in result.output and "toy nall-s0" in result.output
     result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "student_tiny"])
@@ -409,11 +520,23 @@ def test_accuracy_cli_dry_run_and_errors(tmp_path):
     assert result.exit_code == 1
     variants = tmp_path / "variants.json"
     variants.write_text(json.dumps({"pl_half": {"overrides": {"components.ner.loss.pseudo_label_weight": 0.5}}}))
-    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "variant.pl_third",
-                                      "--student-variants", str(variants)])
+    result = CliRunner().invoke(
+        app, ["accuracy", str(iob2), "--systems", "variant.pl_third", "--student-variants", str(variants)]
+    )
     assert result.exit_code == 1 and "unknown variant(s) ['pl_third']" in result.output
-    result = CliRunner().invoke(app, ["accuracy", str(iob2), "--systems", "variant.pl_half",
-                                      "--student-variants", str(variants), "--teacher-encoder", str(tmp_path / "no")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "accuracy",
+            str(iob2),
+            "--systems",
+            "variant.pl_half",
+            "--student-variants",
+            str(variants),
+            "--teacher-encoder",
+            str(tmp_path / "no"),
+        ],
+    )
     assert result.exit_code == 1 and "needed to train the teacher" in result.output  # a variant needs one
 
 
@@ -424,10 +547,23 @@ def test_accuracy_cli_dry_run_and_errors(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_spacy_ner(tmp_path_factory) -> Path:
     nlp = spacy.blank("en")
-    nlp.add_pipe("ner", config={"model": {"tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "width": 16,
-                                                     "depth": 1, "embed_size": 200, "window_size": 1,
-                                                     "maxout_pieces": 2, "subword_features": True,
-                                                     "pretrained_vectors": None}}})
+    nlp.add_pipe(
+        "ner",
+        config={
+            "model": {
+                "tok2vec": {
+                    "@architectures": "spacy.HashEmbedCNN.v2",
+                    "width": 16,
+                    "depth": 1,
+                    "embed_size": 200,
+                    "window_size": 1,
+                    "maxout_pieces": 2,
+                    "subword_features": True,
+                    "pretrained_vectors": None,
+                }
+            }
+        },
+    )
     examples = [Example(nlp.make_doc(d.text), d) for d in toy_docs(nlp.vocab, 20)]
     nlp.initialize(lambda: examples)
     path = tmp_path_factory.mktemp("tiny_ner") / "model"
@@ -438,11 +574,26 @@ def tiny_spacy_ner(tmp_path_factory) -> Path:
 def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
     texts = tmp_path / "texts.txt"
     texts.write_text("\n\n".join(" ".join(words) for words, _ in toy_sentences(60, seed=5)), encoding="utf8")
-    settings = SpeedSettings(batch_size=16, repeats=5, min_words=200, warmup_docs=8, thread_counts=[1, 2],
-                             scaling_words=[100, 300], scaling_doc_lengths=[10, 40], scaling_doc_words=120,
-                             scaling_repeats=1, isolate_scaling=False)
-    data = run_speed({"spacy_ner": tiny_spacy_ner}, [texts], cache_dir=tmp_path / "cache",
-                     work_dir=tmp_path / "work", settings=settings, log=lambda _: None)
+    settings = SpeedSettings(
+        batch_size=16,
+        repeats=5,
+        min_words=200,
+        warmup_docs=8,
+        thread_counts=[1, 2],
+        scaling_words=[100, 300],
+        scaling_doc_lengths=[10, 40],
+        scaling_doc_words=120,
+        scaling_repeats=1,
+        isolate_scaling=False,
+    )
+    data = run_speed(
+        {"spacy_ner": tiny_spacy_ner},
+        [texts],
+        cache_dir=tmp_path / "cache",
+        work_dir=tmp_path / "work",
+        settings=settings,
+        log=lambda _: None,
+    )
     assert "targets" not in data  # the report checks them, not the measurement
     write_speed(data, tmp_path / "s.json", tmp_path / "s.md", plot=tmp_path / "scaling.png", log=lambda _: None)
     assert validate_speed(json.loads((tmp_path / "s.json").read_text())) == []
@@ -461,8 +612,15 @@ def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
     assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG
     assert "| spacy_ner |" in (tmp_path / "s.md").read_text()
     # A second run with the same model, text and settings reuses the cached measurement.
-    again = run_speed({"spacy_ner": tiny_spacy_ner}, [texts], cache_dir=tmp_path / "cache",
-                      work_dir=tmp_path / "work", settings=settings, build_wheels=False, log=lambda _: None)
+    again = run_speed(
+        {"spacy_ner": tiny_spacy_ner},
+        [texts],
+        cache_dir=tmp_path / "cache",
+        work_dir=tmp_path / "work",
+        settings=settings,
+        build_wheels=False,
+        log=lambda _: None,
+    )
     assert again["systems"]["spacy_ner"]["threads"] == system["threads"]
 
 
@@ -555,7 +713,8 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
             shutil.copy(source, root / name)
     write_iob2(root / "assets" / "toy" / "ner.txt", 90)
     (root / "assets" / "toy" / "speed.txt").write_text(
-        "\n\n".join(" ".join(words) for words, _ in toy_sentences(80, seed=9)), encoding="utf8")
+        "\n\n".join(" ".join(words) for words, _ in toy_sentences(80, seed=9)), encoding="utf8"
+    )
     make_tiny_bert(root / "assets" / "tiny-bert", toy_words())
     write_tiny_glove(root / "assets" / "toy-glove", toy_words(), dims=8)
     shutil.copytree(toy_vectors, root / "assets" / "toy-md")  # a pipeline with vectors, as en_core_web_md
@@ -566,8 +725,9 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     workflow = srsly.read_yaml(root / "project.yml")["workflows"]["benchmark"]
     assert workflow[0] == "benchmark-assets"  # registry downloads: not in tests
     for command in workflow[1:]:
-        subprocess.run([sys.executable, "-m", "spacy", "project", "run", command, str(root), *overrides],
-                       check=True, cwd=root)
+        subprocess.run(
+            [sys.executable, "-m", "spacy", "project", "run", command, str(root), *overrides], check=True, cwd=root
+        )
 
     cells = sorted((root / "metrics" / "benchmark" / "toy" / "n30-s0").glob("*.json"))
     assert [p.stem for p in cells] == sorted(SYSTEMS)
@@ -599,8 +759,9 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     assert json.loads((root / "corpus" / "sotu_silver" / "ner.txt.meta.json").read_text())["sentences"] == 70
     conll = json.loads((root / "metrics" / "benchmark" / "toy_conll" / "n20-s0" / "student_gold.json").read_text())
     assert validate_cell(conll) == []
-    stats = json.loads((root / "training" / "benchmark" / "toy_conll" / "n20-s0" / "corpus" / "corpus_stats.json")
-                       .read_text())
+    stats = json.loads(
+        (root / "training" / "benchmark" / "toy_conll" / "n20-s0" / "corpus" / "corpus_stats.json").read_text()
+    )
     assert [stats["splits"][s]["docs"] for s in ("train", "dev", "test", "unlabeled")] == [20, 8, 15, 20]
     md = (root / "metrics" / "benchmark.md").read_text()
     assert "### Accuracy: toy_silver (silver: the reference labels are a spaCy pipeline's predictions, not gold)" in md
@@ -633,12 +794,15 @@ def test_speed_code_key_covers_what_a_loaded_student_imports(tmp_path):
     nlp = student_nlp()
     nlp.initialize(lambda: toy_examples(nlp, 5))
     nlp.to_disk(tmp_path / "student")
-    script = ("import json, sys, spacy\n"
-              f"spacy.load({str(tmp_path / 'student')!r})('Alice visited Paris .')\n"
-              "print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items()"
-              " if n.split('.')[0] == 'spacy_compact_ner')))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                                       check=True).stdout)
+    script = (
+        "import json, sys, spacy\n"
+        f"spacy.load({str(tmp_path / 'student')!r})('Alice visited Paris .')\n"
+        "print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items()"
+        " if n.split('.')[0] == 'spacy_compact_ner')))"
+    )
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    )
     hashed = {str(f.resolve()) for f in imported_files(entry_point_modules(), PACKAGE_DIR)}
     assert {str(Path(f).resolve()) for f in loaded} <= hashed
     assert "spacy_compact_ner.component" in entry_point_modules()

@@ -1,4 +1,5 @@
 """The README's results table: generated from metrics/benchmark.json, never typed."""
+
 import json
 
 import pytest
@@ -19,33 +20,57 @@ from tests.fixtures import ROOT
 
 
 def _row(size, system, f1s, n_labeled=None):
-    return {"size": size, "n_labeled": n_labeled or size, "system": system, "n_seeds": len(f1s),
-            "seeds": list(range(len(f1s))), "f1": stat(f1s)}
+    return {
+        "size": size,
+        "n_labeled": n_labeled or size,
+        "system": system,
+        "n_seeds": len(f1s),
+        "seeds": list(range(len(f1s))),
+        "f1": stat(f1s),
+    }
 
 
 def _speed_system(words_per_second, parameters, vectors=0, model="elsewhere/model-best"):
-    return {"model": model, "parameters": parameters, "vectors": vectors,
-            "threads": {"1": {"pipeline_words_per_second": words_per_second}}}
+    return {
+        "model": model,
+        "parameters": parameters,
+        "vectors": vectors,
+        "threads": {"1": {"pipeline_words_per_second": words_per_second}},
+    }
 
 
 def synthetic_report(with_speed: bool = True) -> dict:
     """A small report: one gold dataset (sizes 100, 500, all) and one silver one (500, 2000 at one seed)."""
-    gold = [_row(size, system, f1s, n_labeled=1000 if size == "all" else None)
-            for size in (100, 500, "all")
-            for system, f1s in (("teacher", [50.0, 52.0]), ("student_full", [40.0, 42.0]),
-                                ("student_gold", [30.0, 31.0]), ("spacy_ner", [20.0, 22.0]))]
+    gold = [
+        _row(size, system, f1s, n_labeled=1000 if size == "all" else None)
+        for size in (100, 500, "all")
+        for system, f1s in (
+            ("teacher", [50.0, 52.0]),
+            ("student_full", [40.0, 42.0]),
+            ("student_gold", [30.0, 31.0]),
+            ("spacy_ner", [20.0, 22.0]),
+        )
+    ]
     gold.append(_row(500, "spacy_ner_vectors", [35.0]))  # one seed of two
     silver = [_row(size, system, [60.0]) for size in (500, 2000) for system in ("teacher", "student_full")]
     speed = {
-        "date": "2026-01-01T00:00:00+00:00", "text": {"n_words": 12345}, "machine": {"cpu": "Test CPU", "cpus": 4},
-        "systems": {"teacher": _speed_system(1000.0, 20_000_000),
-                    "student": _speed_system(15000.0, 1_000_000, vectors=500_000,
-                                             model="training/benchmark/toy/n500-s0/student_full/model-best"),
-                    "spacy_ner": _speed_system(7500.0, 1_500_000)},
+        "date": "2026-01-01T00:00:00+00:00",
+        "text": {"n_words": 12345},
+        "machine": {"cpu": "Test CPU", "cpus": 4},
+        "systems": {
+            "teacher": _speed_system(1000.0, 20_000_000),
+            "student": _speed_system(
+                15000.0, 1_000_000, vectors=500_000, model="training/benchmark/toy/n500-s0/student_full/model-best"
+            ),
+            "spacy_ner": _speed_system(7500.0, 1_500_000),
+        },
     }
-    return {"date": "2026-01-02T03:04:05+00:00", "cells": {"count": 17},
-            "accuracy": {"toy": {"results": gold}, "toy_silver": {"results": silver}},
-            "speed": speed if with_speed else None}
+    return {
+        "date": "2026-01-02T03:04:05+00:00",
+        "cells": {"count": 17},
+        "accuracy": {"toy": {"results": gold}, "toy_silver": {"results": silver}},
+        "speed": speed if with_speed else None,
+    }
 
 
 def table_rows(table: str) -> dict:
@@ -61,9 +86,12 @@ def test_readme_table_renders_headline_rows():
     assert "the toy n500-s0 models" in table and "12,345 words" in table and "2026-01-01" in table
     # 500 and the largest size; 100 is left out
     assert list(rows) == [
-        "toy, 500 labeled, test F1 (2 seeds)", "toy, all (1,000) labeled, test F1 (2 seeds)",
-        "toy_silver (silver), 500 labeled, test F1 (1 seed)", "toy_silver (silver), 2,000 labeled, test F1 (1 seed)",
-        "words/s, 1 thread", "parameters",
+        "toy, 500 labeled, test F1 (2 seeds)",
+        "toy, all (1,000) labeled, test F1 (2 seeds)",
+        "toy_silver (silver), 500 labeled, test F1 (1 seed)",
+        "toy_silver (silver), 2,000 labeled, test F1 (1 seed)",
+        "words/s, 1 thread",
+        "parameters",
     ]
     teacher, student, gold, ner, vectors, ratio = rows["toy, 500 labeled, test F1 (2 seeds)"]
     assert (teacher, student, gold, ner) == ("51.0 ± 1.4", "41.0 ± 1.4", "30.5 ± 0.7", "21.0 ± 1.4")
@@ -103,7 +131,9 @@ def test_replace_readme_block_keeps_the_rest(tmp_path):
     assert readme.read_text().endswith(f"{README_END}\n\nafter\n")
 
 
-@pytest.mark.parametrize("text", ["no markers", f"{README_END}\n{README_START}", f"{README_START}\n{README_START}\n{README_END}"])
+@pytest.mark.parametrize(
+    "text", ["no markers", f"{README_END}\n{README_START}", f"{README_START}\n{README_START}\n{README_END}"]
+)
 def test_readme_block_needs_one_pair_of_markers(text):
     with pytest.raises(ValueError, match="results:start"):
         readme_block(text)
@@ -131,13 +161,26 @@ def test_committed_readme_table_is_generated_from_committed_report():
     data = json.loads((ROOT / "metrics" / "benchmark.json").read_text(encoding="utf8"))
     block = readme_block((ROOT / "README.md").read_text(encoding="utf8"))
     assert block == readme_table(data), (
-        "README.md's results table differs from metrics/benchmark.json: run `python -m benchmarks readme`")
+        "README.md's results table differs from metrics/benchmark.json: run `python -m benchmarks readme`"
+    )
 
 
 def _report_args(tmp_path, readme):
-    return ["report", "--metrics-dir", str(tmp_path / "none"), "--speed-json", str(tmp_path / "none.json"),
-            "--output-json", str(tmp_path / "b.json"), "--output-md", str(tmp_path / "b.md"),
-            "--plot-dir", str(tmp_path), "--readme", str(readme)]
+    return [
+        "report",
+        "--metrics-dir",
+        str(tmp_path / "none"),
+        "--speed-json",
+        str(tmp_path / "none.json"),
+        "--output-json",
+        str(tmp_path / "b.json"),
+        "--output-md",
+        str(tmp_path / "b.md"),
+        "--plot-dir",
+        str(tmp_path),
+        "--readme",
+        str(readme),
+    ]
 
 
 def test_report_command_writes_the_readme_table(tmp_path):

@@ -1,13 +1,14 @@
 """The silver dataset (benchmarks/silver.py) and how the report labels it."""
+
 import json
 
 import pytest
 import spacy
 from typer.testing import CliRunner
 
+from benchmarks.cli import app
 from benchmarks.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
 from benchmarks.silver import build_silver, meta_path, tag_sentences
-from benchmarks.cli import app
 from spacy_compact_ner.tools.corpus import read_iob2
 from tests.fixtures import toy_sentences, write_toy_tagger
 
@@ -23,7 +24,7 @@ def texts(tmp_path):
     folder = tmp_path / "texts"
     folder.mkdir()
     sentences = [" ".join(words) + " ." for words, _ in toy_sentences(60, seed=4)]
-    (folder / "a.txt").write_text("\n\n".join(" ".join(sentences[i:i + 3]) for i in range(0, 30, 3)) + "\n\nHi.\n")
+    (folder / "a.txt").write_text("\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, 30, 3)) + "\n\nHi.\n")
     (folder / "b.txt").write_text(" ".join(sentences[30:]) + "\n")
     return folder
 
@@ -77,8 +78,10 @@ def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
     assert result.exit_code == 0, result.output
     assert "silver labels: " in result.output and len(read_iob2(out)) == 20
     assert "silver" in dataset_title("sotu_silver") and dataset_title("wnut16") == "wnut16"
-    cells = [{"dataset": "sotu_silver", "size": 500, "seed": 0, "system": s, "scores": {"ents_f": f}}
-             for s, f in (("teacher", 0.80), ("student_full", 0.77), ("student_gold", 0.70), ("spacy_ner", 0.72))]
+    cells = [
+        {"dataset": "sotu_silver", "size": 500, "seed": 0, "system": s, "scores": {"ents_f": f}}
+        for s, f in (("teacher", 0.80), ("student_full", 0.77), ("student_gold", 0.70), ("spacy_ner", 0.72))
+    ]
     targets = {t["id"]: t for t in accuracy_targets(cells, "sotu_silver", n_seeds_expected=1, sizes=[500, 2000])}
     assert targets["student_f1_vs_teacher"]["status"] == "met"  # 96%
     gold = targets["student_beats_gold_only"]
@@ -89,9 +92,18 @@ def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
 
 def test_silver_tables_mark_the_row_with_the_taggers_vectors():
     def cell(dataset, system, f):
-        return {"dataset": dataset, "size": 500, "seed": 0, "system": system, "n_labeled": 500, "n_test": 2000,
-                "test_sha256": "x", "train_seconds": 1.0, "config": {"sha256": "c", "overrides": {}},
-                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {"ORG": {"p": f, "r": f, "f": f}}}}
+        return {
+            "dataset": dataset,
+            "size": 500,
+            "seed": 0,
+            "system": system,
+            "n_labeled": 500,
+            "n_test": 2000,
+            "test_sha256": "x",
+            "train_seconds": 1.0,
+            "config": {"sha256": "c", "overrides": {}},
+            "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {"ORG": {"p": f, "r": f, "f": f}}},
+        }
 
     for dataset, marked in (("sotu_silver", True), ("wnut16", False)):
         cells = [cell(dataset, "student_full", 0.7), cell(dataset, "spacy_ner_vectors", 0.8)]

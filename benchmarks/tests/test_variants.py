@@ -1,12 +1,13 @@
 """Config variants scored on dev (benchmarks.variants and the `variants` command)."""
+
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.runner import Budget, Steps, override_value
 from benchmarks.cli import app
+from benchmarks.runner import Budget, Steps, override_value
 from benchmarks.variants import (
     VariantsError,
     read_variants,
@@ -45,18 +46,35 @@ class FakeSteps(Steps):
 def files(tmp_path):
     for name in ("train.spacy", "dev.spacy", "model.cfg"):
         (tmp_path / name).write_text("x")
-    variants = write_variants(tmp_path / "variants.json", {
-        "base": {"note": "defaults", "overrides": {}},
-        "fast": {"overrides": {"training.optimizer.learn_rate.initial_rate": 0.002}},
-    })
-    return {"config": tmp_path / "model.cfg", "train": tmp_path / "train.spacy", "dev": tmp_path / "dev.spacy",
-            "variants": variants, "metrics": tmp_path / "metrics", "work": tmp_path / "work"}
+    variants = write_variants(
+        tmp_path / "variants.json",
+        {
+            "base": {"note": "defaults", "overrides": {}},
+            "fast": {"overrides": {"training.optimizer.learn_rate.initial_rate": 0.002}},
+        },
+    )
+    return {
+        "config": tmp_path / "model.cfg",
+        "train": tmp_path / "train.spacy",
+        "dev": tmp_path / "dev.spacy",
+        "variants": variants,
+        "metrics": tmp_path / "metrics",
+        "work": tmp_path / "work",
+    }
 
 
 def _run(files, steps, variants=None, **kwargs):
-    return run_variants(files["config"], variants or read_variants(files["variants"]), train=files["train"],
-                        dev=files["dev"], metrics_dir=files["metrics"], work_dir=files["work"],
-                        steps=steps, log=lambda _: None, **kwargs)
+    return run_variants(
+        files["config"],
+        variants or read_variants(files["variants"]),
+        train=files["train"],
+        dev=files["dev"],
+        metrics_dir=files["metrics"],
+        work_dir=files["work"],
+        steps=steps,
+        log=lambda _: None,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,9 +119,13 @@ def test_runs_are_resumable_and_checked_against_the_variants(files):
     assert [r["variant"] for r in results] == ["base", "fast", "base", "fast"]
     assert [name for name, _ in steps.trained] == ["base-s0", "fast-s0", "base-s1", "fast-s1"]
     # the variant's overrides win over the common ones; data, seed and common overrides are passed
-    assert steps.trained[1][1] == {"paths.train": str(files["train"]), "paths.dev": str(files["dev"]),
-                                   "system.seed": 0, "training.max_epochs": 3,
-                                   "training.optimizer.learn_rate.initial_rate": 0.002}
+    assert steps.trained[1][1] == {
+        "paths.train": str(files["train"]),
+        "paths.dev": str(files["dev"]),
+        "system.seed": 0,
+        "training.max_epochs": 3,
+        "training.optimizer.learn_rate.initial_rate": 0.002,
+    }
     saved = json.loads((files["metrics"] / "fast-s1.json").read_text())
     assert saved["scores"]["ents_f"] == pytest.approx(0.21)
     assert saved["variant_overrides"] == {"training.optimizer.learn_rate.initial_rate": "0.002"}
@@ -115,8 +137,10 @@ def test_runs_are_resumable_and_checked_against_the_variants(files):
 
     with pytest.raises(VariantsError, match="other common overrides"):
         _run(files, FakeSteps(), seeds=[0], common={"training.max_epochs": 4})
-    write_variants(files["variants"], {"base": {"overrides": {}},
-                                       "fast": {"overrides": {"training.optimizer.learn_rate.initial_rate": 0.003}}})
+    write_variants(
+        files["variants"],
+        {"base": {"overrides": {}}, "fast": {"overrides": {"training.optimizer.learn_rate.initial_rate": 0.003}}},
+    )
     with pytest.raises(VariantsError, match="delete the file"):
         _run(files, FakeSteps(), seeds=[0], common={"training.max_epochs": 3})
 
@@ -140,25 +164,55 @@ def test_table_has_a_row_per_variant_with_mean_and_std(files):
 
 def test_missing_inputs_are_named(files):
     with pytest.raises(VariantsError, match="dev data not found"):
-        run_variants(files["config"], read_variants(files["variants"]), train=files["train"],
-                     dev=files["dev"].with_name("nope.spacy"), seeds=[0], metrics_dir=files["metrics"],
-                     work_dir=files["work"], steps=FakeSteps())
+        run_variants(
+            files["config"],
+            read_variants(files["variants"]),
+            train=files["train"],
+            dev=files["dev"].with_name("nope.spacy"),
+            seeds=[0],
+            metrics_dir=files["metrics"],
+            work_dir=files["work"],
+            steps=FakeSteps(),
+        )
 
 
 def test_cli_trains_a_student_variant_on_the_toy_corpus(toy_corpus, tmp_path):
     """The real command: one tiny student variant (a list override) trained and scored on dev; the table
     lists every variant of the file and every seed found on disk; a rerun trains nothing."""
-    variants = write_variants(tmp_path / "variants.json", {
-        "base": {"overrides": {}},
-        "narrow": {"note": "fewer hash rows", "overrides": {"components.ner.model.tok2vec.rows": [300, 100, 100, 50]}},
-    })
-    common = ["components.ner.model.tok2vec.include_static_vectors=false",
-              "components.ner.model.tok2vec.width=32", "components.ner.model.tok2vec.rows=[500,200,200,100]",
-              "components.ner.model.tok2vec.n_iter=2", "training.max_epochs=3", "training.eval_frequency=5",
-              "training.logger.progress_bar=false"]
-    args = ["variants", str(ROOT / "configs" / "student.cfg"), str(variants), "--train", str(toy_corpus["train"]),
-            "--dev", str(toy_corpus["dev"]), "--metrics-dir", str(tmp_path / "m"), "--work-dir", str(tmp_path / "w"),
-            "--markdown", str(tmp_path / "table.md")]
+    variants = write_variants(
+        tmp_path / "variants.json",
+        {
+            "base": {"overrides": {}},
+            "narrow": {
+                "note": "fewer hash rows",
+                "overrides": {"components.ner.model.tok2vec.rows": [300, 100, 100, 50]},
+            },
+        },
+    )
+    common = [
+        "components.ner.model.tok2vec.include_static_vectors=false",
+        "components.ner.model.tok2vec.width=32",
+        "components.ner.model.tok2vec.rows=[500,200,200,100]",
+        "components.ner.model.tok2vec.n_iter=2",
+        "training.max_epochs=3",
+        "training.eval_frequency=5",
+        "training.logger.progress_bar=false",
+    ]
+    args = [
+        "variants",
+        str(ROOT / "configs" / "student.cfg"),
+        str(variants),
+        "--train",
+        str(toy_corpus["train"]),
+        "--dev",
+        str(toy_corpus["dev"]),
+        "--metrics-dir",
+        str(tmp_path / "m"),
+        "--work-dir",
+        str(tmp_path / "w"),
+        "--markdown",
+        str(tmp_path / "table.md"),
+    ]
     for item in common:
         args += ["--set", item]
     narrow = args + ["--only", "narrow"]
@@ -208,21 +262,47 @@ def test_shipped_variants_override_existing_settings(name):
 def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
     """`benchmark variant-speed`: each variant is initialized (not trained) and timed by the speed worker;
     parameters follow the overrides, dev F1 come from the variants' results, a missing input is named."""
-    variants = write_variants(tmp_path / "variants.json", {
-        "small": {"overrides": {"components.ner.model.tok2vec.width": 16}},
-        "large": {"note": "wider", "overrides": {"components.ner.model.tok2vec.width": 64}},
-    })
+    variants = write_variants(
+        tmp_path / "variants.json",
+        {
+            "small": {"overrides": {"components.ner.model.tok2vec.width": 16}},
+            "large": {"note": "wider", "overrides": {"components.ner.model.tok2vec.width": 64}},
+        },
+    )
     dev_metrics = tmp_path / "dev"
     dev_metrics.mkdir()
-    (dev_metrics / "large-s0.json").write_text(json.dumps(
-        {"variant_overrides": {"components.ner.model.tok2vec.width": "64"}, "scores": {"ents_f": 0.5}}))
-    args = ["variant-speed", str(ROOT / "configs" / "student.cfg"), str(variants),
-            "--init-data", str(toy_corpus["train"]), "--texts", str(toy_corpus["dev"]),
-            "--set", "components.ner.model.tok2vec.include_static_vectors=false",
-            "--set", "components.ner.model.tok2vec.rows=[500,200,200,100]", "--dev-metrics", str(dev_metrics),
-            "--min-words", "200", "--repeats", "2", "--warmup-docs", "8", "--batch-size", "16",
-            "--output", str(tmp_path / "speed.json"), "--markdown", str(tmp_path / "speed.md"),
-            "--work-dir", str(tmp_path / "work")]
+    (dev_metrics / "large-s0.json").write_text(
+        json.dumps({"variant_overrides": {"components.ner.model.tok2vec.width": "64"}, "scores": {"ents_f": 0.5}})
+    )
+    args = [
+        "variant-speed",
+        str(ROOT / "configs" / "student.cfg"),
+        str(variants),
+        "--init-data",
+        str(toy_corpus["train"]),
+        "--texts",
+        str(toy_corpus["dev"]),
+        "--set",
+        "components.ner.model.tok2vec.include_static_vectors=false",
+        "--set",
+        "components.ner.model.tok2vec.rows=[500,200,200,100]",
+        "--dev-metrics",
+        str(dev_metrics),
+        "--min-words",
+        "200",
+        "--repeats",
+        "2",
+        "--warmup-docs",
+        "8",
+        "--batch-size",
+        "16",
+        "--output",
+        str(tmp_path / "speed.json"),
+        "--markdown",
+        str(tmp_path / "speed.md"),
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "speed.json").read_text())
@@ -232,8 +312,9 @@ def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
     assert all(row["threads"]["1"]["words_per_second"] > 0 for row in rows.values())
     table = (tmp_path / "speed.md").read_text()
     assert "| small | `width=16` |" in table and "| 50.0 (1) |" in table
-    missing = CliRunner().invoke(app, [a if a != str(toy_corpus["train"]) else str(tmp_path / "nope.spacy")
-                                       for a in args])
+    missing = CliRunner().invoke(
+        app, [a if a != str(toy_corpus["train"]) else str(tmp_path / "nope.spacy") for a in args]
+    )
     assert missing.exit_code == 1 and "nope.spacy" in missing.output
 
     # --only re-times some variants and keeps the others' rows when timed the same way; never loses them silently

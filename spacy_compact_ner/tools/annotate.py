@@ -4,6 +4,7 @@ per-token tag logits with each doc, so the student trains without a transformer 
 Work is written in chunks under ``OUTPUT.parts/``; a rerun after a crash or a kill skips the chunks
 already written, and the final ``OUTPUT`` appears (atomically) only when every chunk is done.
 """
+
 import hashlib
 import json
 import shutil
@@ -164,8 +165,9 @@ def annotate(
         other = spacy.load(path)
         other_name = find_ner_component(other, component)
         if other.get_pipe(other_name).tags != tags:
-            raise ValueError(f"Ensemble teacher {path} has other tags than {teacher}: "
-                             f"{other.get_pipe(other_name).tags} vs {tags}")
+            raise ValueError(
+                f"Ensemble teacher {path} has other tags than {teacher}: {other.get_pipe(other_name).tags} vs {tags}"
+            )
         members.append((other, other_name))
     parts = output.parent / (output.name + ".parts")
     manifest = {

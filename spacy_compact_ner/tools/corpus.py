@@ -66,9 +66,7 @@ def read_iob2(path: Path | str, labels: Iterable[str] | None = None) -> list[Sen
     return read_columns(path, scheme="iob2", labels=labels, tab_columns=2)[0]
 
 
-def iob2_to_docs(
-    path: Path | str, vocab: Vocab, labels: Iterable[str] | None = None
-) -> list[Doc]:
+def iob2_to_docs(path: Path | str, vocab: Vocab, labels: Iterable[str] | None = None) -> list[Doc]:
     """Read an IOB2 file into Docs: single spaces between tokens, entities fully annotated.
 
     path (Path): The IOB2 file (see `read_iob2`).
@@ -83,9 +81,7 @@ def iob2_to_docs(
 # Split and low-resource sampling
 
 
-def split_docs(
-    docs: Sequence[Doc], *, n_dev: int, n_test: int, seed: int
-) -> tuple[list[Doc], list[Doc], list[Doc]]:
+def split_docs(docs: Sequence[Doc], *, n_dev: int, n_test: int, seed: int) -> tuple[list[Doc], list[Doc], list[Doc]]:
     """Split docs deterministically into (train, dev, test).
 
     A `random.Random(seed)` permutation of the indices gives test its first `n_test` indices,
@@ -123,9 +119,7 @@ def strip_annotation(doc: Doc) -> Doc:
     return Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 
-def sample_labeled(
-    docs: Sequence[Doc], *, n_labeled: int, seed: int
-) -> tuple[list[Doc], list[Doc]]:
+def sample_labeled(docs: Sequence[Doc], *, n_labeled: int, seed: int) -> tuple[list[Doc], list[Doc]]:
     """Draw a labeled sample; return it and the remaining docs stripped of annotation.
 
     Samples are nested: for one seed, the sample of size k is a subset of every larger sample
@@ -166,9 +160,7 @@ def _paragraphs(text: str) -> Iterator[str]:
             yield para
 
 
-def text_units(
-    path: Path | str, nlp: Language, *, unit: TextUnit = "line", min_chars: int = 1
-) -> Iterator[str]:
+def text_units(path: Path | str, nlp: Language, *, unit: TextUnit = "line", min_chars: int = 1) -> Iterator[str]:
     """The text units of a UTF-8 file as strings, whitespace normalised (see `read_text_docs`)."""
     path = Path(path)
     text = _read_text(path)
@@ -185,9 +177,7 @@ def text_units(
             yield chunk
 
 
-def read_text_docs(
-    path: Path | str, nlp: Language, *, unit: TextUnit = "line", min_chars: int = 1
-) -> Iterator[Doc]:
+def read_text_docs(path: Path | str, nlp: Language, *, unit: TextUnit = "line", min_chars: int = 1) -> Iterator[Doc]:
     """Read unlabeled plain text (UTF-8) into docs via `nlp.make_doc`.
 
     path (Path): The text file.
@@ -384,11 +374,14 @@ def prepare_corpus(
     nlp = spacy.blank("en")
     inputs = {"train": Path(labeled_path), "dev": dev_path, "test": test_path}
     given = {name: Path(path) for name, path in inputs.items() if path not in (None, "")}
-    read = {name: read_labeled(path, nlp, format=format, scheme=scheme, alignment_mode=alignment_mode)
-            for name, path in given.items()}
+    read = {
+        name: read_labeled(path, nlp, format=format, scheme=scheme, alignment_mode=alignment_mode)
+        for name, path in given.items()
+    }
     docs = read["train"][0]
-    train_all, dev, test = split_docs(docs, n_dev=0 if "dev" in given else n_dev,
-                                      n_test=0 if "test" in given else n_test, seed=split_seed)
+    train_all, dev, test = split_docs(
+        docs, n_dev=0 if "dev" in given else n_dev, n_test=0 if "test" in given else n_test, seed=split_seed
+    )
     if "dev" in given:
         dev = read["dev"][0]
         if dev_sample is not None and 0 < dev_sample < len(dev):
@@ -400,8 +393,10 @@ def prepare_corpus(
         unseen = sorted({ent.label_ for doc in split for ent in doc.ents} - train_labels)
         if unseen:
             where = given.get(name, f"the {name} split of {labeled_path}")
-            raise CorpusFormatError(f"{where}: label(s) {', '.join(map(repr, unseen))} never occur in the training "
-                                    f"data {labeled_path} (labels there: {', '.join(sorted(train_labels))})")
+            raise CorpusFormatError(
+                f"{where}: label(s) {', '.join(map(repr, unseen))} never occur in the training "
+                f"data {labeled_path} (labels there: {', '.join(sorted(train_labels))})"
+            )
     train, in_domain = sample_labeled(train_all, n_labeled=n_labeled, seed=seed)
 
     sources: list[tuple[str, Iterator[str]]] = [
@@ -439,8 +434,9 @@ def prepare_corpus(
     stats = {
         "source": str(labeled_path),
         "source_sha256": _sha256(Path(labeled_path)),
-        "inputs": {name: {"path": str(path), "sha256": _sha256(path), **asdict(read[name][1])}
-                   for name, path in given.items()},
+        "inputs": {
+            name: {"path": str(path), "sha256": _sha256(path), **asdict(read[name][1])} for name, path in given.items()
+        },
         "seed": seed,
         "split_seed": split_seed,
         "n_labeled": len(train),

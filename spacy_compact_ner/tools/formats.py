@@ -183,8 +183,9 @@ def _to_iob2(path: Path, sentence: Sequence[tuple[int, str, str]], scheme: str) 
             kind = {"E": "L", "S": "U"}.get(kind, kind)
             inside = prev[:1] in ("B", "I") and prev[2:] == label
             if kind in ("I", "L") and not inside:
-                raise CorpusFormatError(f"{where}: {tag!r} follows {prev!r}: in BILUO an {kind}- tag continues a "
-                                        f"B-{label} or I-{label}")
+                raise CorpusFormatError(
+                    f"{where}: {tag!r} follows {prev!r}: in BILUO an {kind}- tag continues a B-{label} or I-{label}"
+                )
             if kind in ("B", "U", "O") and prev[:1] in ("B", "I"):
                 raise CorpusFormatError(f"{where}: {tag!r} follows {prev!r}: in BILUO an entity ends with an L- tag")
             out.append("O" if kind == "O" else ("B-" if kind in ("B", "U") else "I-") + label)
@@ -206,8 +207,9 @@ def _to_iob2(path: Path, sentence: Sequence[tuple[int, str, str]], scheme: str) 
             out.append(tag)
             prev = tag
         if i == len(sentence) - 1 and scheme == "biluo" and prev[:1] in ("B", "I"):
-            raise CorpusFormatError(f"{where}: the sentence ends inside an entity ({tag!r}): in BILUO an entity "
-                                    "ends with an L- tag")
+            raise CorpusFormatError(
+                f"{where}: the sentence ends inside an entity ({tag!r}): in BILUO an entity ends with an L- tag"
+            )
     return words, out
 
 
@@ -254,7 +256,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
 def _record_text(where: str, record: dict) -> str:
     text = record.get("text")
     if not isinstance(text, str):
-        raise CorpusFormatError(f"{where}: expected a string \"text\", found {type(text).__name__}")
+        raise CorpusFormatError(f'{where}: expected a string "text", found {type(text).__name__}')
     return text
 
 
@@ -263,31 +265,31 @@ def _record_doc(where: str, record: dict, text: str, nlp: Language) -> Doc:
     if tokens is None:
         return nlp.make_doc(text)
     if not isinstance(tokens, list) or not all(isinstance(t, dict) and isinstance(t.get("text"), str) for t in tokens):
-        raise CorpusFormatError(f"{where}: \"tokens\" must be a list of objects with a \"text\"")
+        raise CorpusFormatError(f'{where}: "tokens" must be a list of objects with a "text"')
     words = [t["text"] for t in tokens]
     spaces = [bool(t.get("ws", True)) for t in tokens]
     doc = Doc(nlp.vocab, words=words, spaces=spaces)
     if doc.text != text:
-        raise CorpusFormatError(f"{where}: the \"tokens\" (with their \"ws\") do not spell the \"text\"")
+        raise CorpusFormatError(f'{where}: the "tokens" (with their "ws") do not spell the "text"')
     return doc
 
 
 def _record_spans(where: str, record: dict) -> list[tuple[int, int, str]]:
     if "spans" in record and "entities" in record:
-        raise CorpusFormatError(f"{where}: give \"spans\" or \"entities\", not both")
+        raise CorpusFormatError(f'{where}: give "spans" or "entities", not both')
     spans = []
     if "spans" in record:
         items = record["spans"] or []
         if not isinstance(items, list):
-            raise CorpusFormatError(f"{where}: \"spans\" must be a list")
+            raise CorpusFormatError(f'{where}: "spans" must be a list')
         for item in items:
             if not isinstance(item, dict) or not {"start", "end", "label"} <= set(item):
-                raise CorpusFormatError(f"{where}: each span needs \"start\", \"end\" and \"label\": {item!r}")
+                raise CorpusFormatError(f'{where}: each span needs "start", "end" and "label": {item!r}')
             spans.append((item["start"], item["end"], item["label"]))
     else:
         items = record.get("entities") or []
         if not isinstance(items, list):
-            raise CorpusFormatError(f"{where}: \"entities\" must be a list")
+            raise CorpusFormatError(f'{where}: "entities" must be a list')
         for item in items:
             if not isinstance(item, (list, tuple)) or len(item) != 3:
                 raise CorpusFormatError(f"{where}: each entity must be [start, end, label]: {item!r}")
@@ -311,8 +313,9 @@ def read_jsonl_labeled(
     """
     path = Path(path)
     if alignment_mode not in ALIGNMENT_MODES:
-        raise CorpusFormatError(f"{path}: unknown alignment_mode {alignment_mode!r} "
-                                f"(choose from {', '.join(ALIGNMENT_MODES)})")
+        raise CorpusFormatError(
+            f"{path}: unknown alignment_mode {alignment_mode!r} (choose from {', '.join(ALIGNMENT_MODES)})"
+        )
     stats = ReadStats(format="jsonl")
     docs = []
     for lineno, record in _jsonl_records(path):
@@ -327,13 +330,16 @@ def read_jsonl_labeled(
             span = doc.char_span(start, end, label=label, alignment_mode=alignment_mode)
             if span is None or len(span) == 0:
                 hint = " (try --alignment-mode contract or expand)" if alignment_mode == "strict" else ""
-                raise CorpusFormatError(f"{where}: span {quoted} {text[start:end]!r} is not on token boundaries "
-                                        f"of {[t.text for t in doc]}{hint}")
+                raise CorpusFormatError(
+                    f"{where}: span {quoted} {text[start:end]!r} is not on token boundaries "
+                    f"of {[t.text for t in doc]}{hint}"
+                )
             if (span.start_char, span.end_char) != (start, end):
                 stats.realigned_spans += 1
             if ents and span.start < ents[-1].end:
-                raise CorpusFormatError(f"{where}: span {quoted} overlaps "
-                                        f"[{ents[-1].start_char}, {ents[-1].end_char}, {ents[-1].label_!r}]")
+                raise CorpusFormatError(
+                    f"{where}: span {quoted} overlaps [{ents[-1].start_char}, {ents[-1].end_char}, {ents[-1].label_!r}]"
+                )
             ents.append(span)
         doc.set_ents(ents, default="outside")
         docs.append(doc)
@@ -415,8 +421,9 @@ def unlabeled_texts(path: Path | str, nlp: Language, *, text_units) -> Iterator[
     elif suffix in TEXT_SUFFIXES or not suffix:
         yield from text_units(path)
     else:
-        raise CorpusFormatError(f"{path}: unknown unlabeled format {suffix!r}: use .txt, .jsonl, .spacy or a folder "
-                                "of .txt files")
+        raise CorpusFormatError(
+            f"{path}: unknown unlabeled format {suffix!r}: use .txt, .jsonl, .spacy or a folder of .txt files"
+        )
 
 
 def text_key(text: str) -> str:

@@ -7,6 +7,7 @@ spaCy's ``spacy.ConsoleLogger.v3`` prints one loss column per trainable pipe, re
 the pipeline in which every such key follows its component as one more loss column. The table, the
 progress bar and the JSONL ``output_file`` (whose ``losses`` then hold the terms too) are spaCy's own.
 """
+
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
@@ -61,7 +62,7 @@ def _progress_bar(value: Union[bool, str, None]) -> Optional[str]:
     if value is True:
         return "eval"
     if value not in _PROGRESS_BARS:
-        raise ValueError(f"progress_bar must be true, false, \"eval\" or \"train\", got {value!r}")
+        raise ValueError(f'progress_bar must be true, false, "eval" or "train", got {value!r}')
     return value
 
 

@@ -3,6 +3,7 @@ vendored (flat copies of the package's top-level modules and a registering shim 
 taken from pyproject's dependencies, the meta that `spacy package` merges in, and a check that the built
 wheel installs and runs by name in a fresh virtual environment from the registries only, without torch,
 spacy-transformers or spacy-compact-ner."""
+
 import ast
 import importlib
 import importlib.metadata
@@ -281,8 +282,17 @@ def package(
         shim.write_text(shim_source([path.stem for path in modules]), encoding="utf8")
         try:
             spacy_package(
-                model, Path(output_dir), meta_path=meta_path, code_paths=[shim], name=name, version=version,
-                create_sdist=False, create_wheel=False, require_parent=False, force=force, silent=False,
+                model,
+                Path(output_dir),
+                meta_path=meta_path,
+                code_paths=[shim],
+                name=name,
+                version=version,
+                create_sdist=False,
+                create_wheel=False,
+                require_parent=False,
+                force=force,
+                silent=False,
             )
         except SystemExit as err:
             raise PackagingError(f"spacy package failed for {model} (exit code {err.code}; see its messages)") from None
@@ -319,8 +329,19 @@ def build_wheel(project_dir: Path, wheel_dir: Path, *, python: str = sys.executa
         shutil.rmtree(stale, ignore_errors=True)
     wheel_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-               "-q", "--wheel-dir", tmp, str(project_dir)]
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-q",
+            "--wheel-dir",
+            tmp,
+            str(project_dir),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise PackagingError(f"pip wheel failed for {project_dir}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -425,8 +446,20 @@ def verify_package(
         raise RuntimeError(f"compact_ner was not registered by the package's own runtime: {result['factory_module']}")
     if test_data is not None:
         scores_path = venv_dir / "scores.json"
-        _run([python, "-m", "spacy", "evaluate", package_name, str(Path(test_data).resolve()),
-              "--output", str(scores_path)], cwd=venv_dir, env=env)
+        _run(
+            [
+                python,
+                "-m",
+                "spacy",
+                "evaluate",
+                package_name,
+                str(Path(test_data).resolve()),
+                "--output",
+                str(scores_path),
+            ],
+            cwd=venv_dir,
+            env=env,
+        )
         scores = json.loads(scores_path.read_text())
         result["ents_f"] = scores["ents_f"]
         result["ents_p"] = scores["ents_p"]

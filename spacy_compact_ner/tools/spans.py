@@ -7,6 +7,7 @@ one character of the text, so a window of at most ``max_chars`` characters stays
 
 This module needs spacy-transformers (the ``teacher`` extra); the student never imports it.
 """
+
 from bisect import bisect_right
 from functools import partial
 from typing import Callable, Iterable, List

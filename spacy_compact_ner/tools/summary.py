@@ -1,4 +1,5 @@
 """Size and speed of trained pipelines, and the teacher-vs-student summary table of `project run all`."""
+
 import json
 import statistics
 import time

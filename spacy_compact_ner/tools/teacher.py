@@ -1,14 +1,14 @@
 """The teacher body: a transformer listener, optionally concatenated with hashed case and shape
 features (the only registry encoder is uncased, so it cannot see capitalisation by itself)."""
+
 from pathlib import Path
 from typing import Callable, List, Optional
 
 from spacy.language import Language
-
 from spacy.ml.models.tok2vec import MultiHashEmbed
+from spacy.ml.staticvectors import StaticVectors
 from spacy.tokens import Doc
 from spacy.util import registry
-from spacy.ml.staticvectors import StaticVectors
 from thinc.api import Model, chain, concatenate, ragged2list
 from thinc.types import Floats2d
 

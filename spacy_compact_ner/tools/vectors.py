@@ -10,6 +10,7 @@ words by GloVe's order, with every case variant of those words that the table ha
 A model reads vectors only in ``initialize``; ``nlp.to_disk`` then saves the table inside the
 pipeline, so a trained pipeline never needs the source again.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 import spacy
 from spacy.language import Language
-from spacy.util import registry
 from spacy.strings import StringStore
+from spacy.util import registry
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
@@ -83,8 +84,7 @@ def glove_table(directory: Path | str, n_rows: int) -> Vectors:
     words, data = read_glove(directory)
     n = _check_rows(n_rows, len(words))
     strings = StringStore()
-    table = Vectors(strings=strings, data=numpy.ascontiguousarray(data[:n], dtype="float32"),
-                    name=f"glove_6B_50d_{n}")
+    table = Vectors(strings=strings, data=numpy.ascontiguousarray(data[:n], dtype="float32"), name=f"glove_6B_50d_{n}")
     for row, word in enumerate(words[:n]):
         for form in dict.fromkeys((word, word.capitalize(), word.title(), word.upper())):
             table.add(strings.add(form), row=row)
@@ -126,8 +126,9 @@ def pruned_table(pipeline: Path | str, rank_words: Sequence[str], n_rows: int) -
     old_rows = numpy.array(sorted(new_row, key=new_row.get))
     data = numpy.ascontiguousarray(numpy.asarray(table.data)[old_rows], dtype="float32")
     strings = StringStore()
-    pruned = Vectors(strings=strings, shape=data.shape, name=f"{table.name or 'vectors'}_{len(old_rows)}",
-                     attr=_attr_name(table))
+    pruned = Vectors(
+        strings=strings, shape=data.shape, name=f"{table.name or 'vectors'}_{len(old_rows)}", attr=_attr_name(table)
+    )
     pruned.data[:] = data
     for text, row in kept:
         pruned.add(strings.add(text), row=row)
@@ -152,14 +153,21 @@ def write_vectors(table: Vectors, output: Path | str, *, source: str, kind: str,
         shutil.rmtree(output)
     staging.rename(output)
     info = VectorsInfo(
-        source=source, kind=kind, rows=int(table.shape[0]), keys=len(table.key2row), dims=int(table.shape[1]),
-        attr=_attr_name(table), table_bytes=int(table.data.nbytes), output=str(output),
+        source=source,
+        kind=kind,
+        rows=int(table.shape[0]),
+        keys=len(table.key2row),
+        dims=int(table.shape[1]),
+        attr=_attr_name(table),
+        table_bytes=int(table.data.nbytes),
+        output=str(output),
     )
     return info
 
 
-def build_vectors(source: Path | str, output: Path | str, *, n_rows: int,
-                  rank_source: Optional[Path | str] = None) -> VectorsInfo:
+def build_vectors(
+    source: Path | str, output: Path | str, *, n_rows: int, rank_source: Optional[Path | str] = None
+) -> VectorsInfo:
     """Convert or prune ``source`` (a GloVe folder or a spaCy pipeline) into ``output``.
 
     rank_source (Path): The GloVe folder whose word order ranks a spaCy table's words (needed for
@@ -170,7 +178,9 @@ def build_vectors(source: Path | str, output: Path | str, *, n_rows: int,
         return write_vectors(glove_table(source, n_rows), output, source=str(source), kind="glove")
     if (source / "vocab" / "vectors").is_file() or (source / "vectors").is_file():
         if rank_source is None:
-            raise VectorsError(f"pruning the vectors of {source} needs --rank-words, a GloVe folder for word frequencies")
+            raise VectorsError(
+                f"pruning the vectors of {source} needs --rank-words, a GloVe folder for word frequencies"
+            )
         words, _ = read_glove(rank_source)
         table, _ = pruned_table(source, words, n_rows)
         return write_vectors(table, output, source=str(source), kind="spacy-pruned")
