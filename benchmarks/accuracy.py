@@ -437,7 +437,7 @@ class Cell:
             if system == "spacy_ner_vectors" and not (Path(self.settings.baseline_vectors) / "vocab").is_dir():
                 raise FileNotFoundError(
                     f"vectors of the spacy_ner_vectors baseline not found: {self.settings.baseline_vectors} "
-                    "(fetch en_core_web_md with `python -m benchmarks fetch-md`)"
+                    "(fetch it with `python -m benchmarks fetch en_core_web_md`)"
                 )
             train = self._train(
                 system,

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from spacy_compact_ner.tools.cli import fail
+
 app = typer.Typer(
     name="benchmarks",
     help="Benchmark: accuracy grid over labeled sizes and seeds, config variants, speed and size, and the report.",
@@ -15,11 +17,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command("variants")
@@ -69,7 +66,7 @@ def variants_command(
             write_table(markdown, title, every, load_results(metrics_dir, every, table_seeds, overrides), table_seeds)
             typer.echo(f"table: {markdown}")
     except (ValueError, BenchmarkStepError) as err:
-        _fail(str(err))
+        fail(str(err))
     total = len(chosen) * len(run_seeds)
     typer.echo(f"variants: {len(results)} of {total} runs measured")
 
@@ -166,11 +163,11 @@ def benchmark_accuracy_command(
             student_variants=student_variants,
         )
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     if not grid_sizes or not grid_seeds or not grid_systems:
-        _fail("give at least one size, seed and system")
+        fail("give at least one size, seed and system")
     if not iob2_path.is_file():
-        _fail(f"gold IOB2 file not found: {iob2_path}")
+        fail(f"gold IOB2 file not found: {iob2_path}")
     if dry_run:
         for size, seed in grid_order(grid_sizes, grid_seeds):
             folder = metrics_dir / dataset / cell_name(size, seed)
@@ -180,9 +177,9 @@ def benchmark_accuracy_command(
     if any(needs_teacher(s) for s in grid_systems):
         for path in (teacher_config, teacher_encoder):
             if not path.exists():
-                _fail(f"not found: {path} (needed to train the teacher)")
+                fail(f"not found: {path} (needed to train the teacher)")
     if student_vectors is not None and not (student_vectors / "vocab").is_dir():
-        _fail(f"student vectors not found: {student_vectors} (build them with `python -m spacy_compact_ner vectors`)")
+        fail(f"student vectors not found: {student_vectors} (build them with `python -m spacy_compact_ner vectors`)")
     result = run_grid(
         bench_dataset,
         sizes=grid_sizes,
@@ -220,7 +217,7 @@ def _thread_counts(threads: List[str]) -> List[int]:
 
     counts = sorted({cpu_count() if t == "all" else int(t) for t in split_list(threads)})
     if not counts or min(counts) < 1:
-        _fail("--threads: give positive counts or 'all'")
+        fail("--threads: give positive counts or 'all'")
     return counts
 
 
@@ -294,7 +291,7 @@ def benchmark_speed_command(
         if md.is_dir() and "en_core_web_md" not in models:
             models["en_core_web_md"] = md
         if not models:
-            _fail("no pipelines to measure: give --model NAME=PATH or --from-cell")
+            fail("no pipelines to measure: give --model NAME=PATH or --from-cell")
         thread_counts = _thread_counts(threads)
 
         def ints(values, name):
@@ -316,7 +313,7 @@ def benchmark_speed_command(
             isolate_scaling=scaling_processes != "shared",
         )
         if scaling_processes not in ("isolated", "shared"):
-            _fail("--scaling-processes must be isolated or shared")
+            fail("--scaling-processes must be isolated or shared")
         data = run_speed(
             models,
             texts,
@@ -331,7 +328,7 @@ def benchmark_speed_command(
         )
         write_speed(data, output, markdown, plot=plot, image_prefix=image_prefix, log=typer.echo)
     except (ValueError, FileNotFoundError, SpeedError) as err:
-        _fail(str(err))
+        fail(str(err))
     for name, system in data["systems"].items():
         one = system["threads"].get("1") or next(iter(system["threads"].values()))
         typer.echo(
@@ -410,7 +407,7 @@ def benchmark_variant_speed_command(
             )
         write_variant_speed(data, output, markdown, dev_f1_summary(dev_metrics, all_variants) if dev_metrics else None)
     except (ValueError, FileNotFoundError, SpeedError) as err:
-        _fail(str(err))
+        fail(str(err))
     chosen_names = {v.name for v in chosen}
     for row in (r for r in data["variants"] if r["variant"] in chosen_names):
         typer.echo(
@@ -472,14 +469,14 @@ def benchmark_report_command(
             image_prefix=image_prefix,
         )
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     if readme is not None and not readme.is_file():  # e.g. a copy of the project without its README
         typer.secho(f"warning: {readme} not found: its results table is not written", fg=typer.colors.YELLOW, err=True)
     elif readme is not None:
         try:
             changed = write_readme_table(readme, data)
         except (ValueError, OSError) as err:
-            _fail(str(err))
+            fail(str(err))
         typer.echo(f"{'updated' if changed else 'unchanged'}: the results table of {readme}")
     missing = sum(len(a["missing"]) for a in data["accuracy"].values())
     typer.echo(f"{data['cells']['count']} result files, {missing} missing cells; wrote {output_json} and {output_md}")
@@ -503,13 +500,13 @@ def benchmark_fetch_command(
 
     unknown = sorted(set(names) - set(BENCHMARK_ASSETS))
     if unknown:
-        _fail(f"unknown benchmark asset(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARK_ASSETS)}")
+        fail(f"unknown benchmark asset(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARK_ASSETS)}")
     for name in names:
         try:
             path = fetch_asset(ASSETS[name], dest, force=force, log=typer.echo)
         except AssetError as err:
             if not optional:
-                _fail(str(err))
+                fail(str(err))
             typer.secho(
                 f"warning: {name} not fetched, what needs it is skipped: {err}", fg=typer.colors.YELLOW, err=True
             )
@@ -534,14 +531,14 @@ def benchmark_readme_command(
         data = _json.loads(benchmark_json.read_text(encoding="utf8"))
         if check:
             if readme_block(readme.read_text(encoding="utf8")) != readme_table(data):
-                _fail(f"the results table of {readme} differs from {benchmark_json}: run `python -m benchmarks readme`")
+                fail(f"the results table of {readme} differs from {benchmark_json}: run `python -m benchmarks readme`")
             typer.echo(f"the results table of {readme} is current")
             return
         changed = write_readme_table(readme, data)
     except KeyError as err:
-        _fail(f"{benchmark_json}: not a benchmark report (no {err})")
+        fail(f"{benchmark_json}: not a benchmark report (no {err})")
     except (ValueError, OSError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"{'updated' if changed else 'unchanged'}: the results table of {readme}")
 
 
@@ -570,7 +567,7 @@ def benchmark_silver_command(
     from .silver import build_silver, label_summary
 
     if not (model / "meta.json").is_file():
-        _fail(f"not a spaCy pipeline folder: {model} (fetch en_core_web_md with `benchmark fetch-md`)")
+        fail(f"not a spaCy pipeline folder: {model} (fetch it with `python -m benchmarks fetch en_core_web_md`)")
     try:
         meta = build_silver(
             texts,
@@ -584,5 +581,5 @@ def benchmark_silver_command(
             log=typer.echo,
         )
     except (ValueError, FileNotFoundError) as err:  # CorpusFormatError is a ValueError
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"silver labels: {label_summary(meta)}")

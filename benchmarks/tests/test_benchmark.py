@@ -234,7 +234,11 @@ def test_student_vectors_and_a_missing_baseline_table(grid_env, tmp_path):
         assert overrides["components.ner.model.tok2vec.include_static_vectors"] is True
     grid_env["settings"].baseline_vectors = tmp_path / "no_md"
     result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["spacy_ner_vectors"])
-    assert result.written == [] and "fetch-md" in result.failed[0] and str(tmp_path / "no_md") in result.failed[0]
+    assert (
+        result.written == []
+        and "fetch en_core_web_md" in result.failed[0]
+        and str(tmp_path / "no_md") in result.failed[0]
+    )
 
 
 def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):

@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
+    """Print the error in red to stderr and exit with code 1 (the harness's CLI uses it too)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
 
@@ -45,7 +46,7 @@ def assets_command(
             dest, with_sotu=with_sotu, with_brown=with_brown, with_glove=with_glove, force=force, log=typer.echo
         )
     except AssetError as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         for name, path in paths.items():
             typer.echo(f"{name:<8} {path}")
@@ -68,7 +69,7 @@ def vectors_command(
     try:
         info = build_vectors(source, output, n_rows=rows, rank_source=rank_words)
     except VectorsError as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         typer.echo(
             f"wrote {info.output}: {info.rows:,} rows x {info.dims} dims ({info.table_bytes / 1e6:.1f} MB), "
@@ -115,7 +116,7 @@ def corpus_command(
     from .corpus import CorpusFormatError, prepare_corpus
 
     if text_unit not in ("line", "paragraph", "sentence"):
-        _fail(f"--text-unit must be line, paragraph or sentence, got {text_unit!r}")
+        fail(f"--text-unit must be line, paragraph or sentence, got {text_unit!r}")
     try:
         stats = prepare_corpus(
             labeled,
@@ -136,7 +137,7 @@ def corpus_command(
             alignment_mode=alignment_mode,  # type: ignore[arg-type]
         )
     except (CorpusFormatError, ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         typer.echo(format_corpus_stats(stats, output_dir))
 
@@ -188,10 +189,10 @@ def annotate_command(
     from .annotate import annotate
 
     if len(paths) < 2:
-        _fail("give at least one INPUT and the OUTPUT .spacy path")
+        fail("give at least one INPUT and the OUTPUT .spacy path")
     *inputs, output = paths
     if output.suffix != ".spacy":
-        _fail(f"the last path is the output and must end in .spacy, got {output}")
+        fail(f"the last path is the output and must end in .spacy, got {output}")
     try:
         stats = annotate(
             teacher,
@@ -207,7 +208,7 @@ def annotate_command(
             ensemble=ensemble or (),
         )
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         typer.echo(
             f"wrote {output}: {stats.docs} docs ({stats.labeled_docs} with gold), {stats.words} words, "
@@ -246,7 +247,7 @@ def package_command(
     try:
         result = package(model, output_dir, name=name, version=version, meta_path=meta_path, wheel=wheel, force=force)
     except PackagingError as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         typer.echo(f"wrote {result.wheel or result.package_dir} (requires {', '.join(result.meta['requirements'])})")
 
@@ -266,7 +267,7 @@ def verify_package_command(
     try:
         result = verify_package(wheel, venv_dir=venv_dir, package_name=name, test_data=test_data, output=output)
     except (FileNotFoundError, RuntimeError) as err:
-        _fail(str(err))
+        fail(str(err))
     else:
         if "ents_f" in result:
             typer.echo(f"installed {name}: test ents_f {result['ents_f']:.3f}")
