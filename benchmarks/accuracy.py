@@ -45,6 +45,7 @@ from spacy_compact_ner.tools.assets import sha256_file
 from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
+from .doc_scores import encode_counts
 from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
 from .schema import CELL_SCHEMA
 from .variants import Variant, read_variants, select_variants
@@ -370,6 +371,7 @@ class Cell:
             "n_unlabeled": stats["splits"]["unlabeled"]["docs"],
             "n_test": stats["splits"]["test"]["docs"],
             "test_sha256": sha256_file(test),
+            **({"test_doc_counts": encode_counts(scores["doc_counts"])} if "doc_counts" in scores else {}),
             "scores": {
                 "ents_f": float(scores["ents_f"]),
                 "ents_p": float(scores["ents_p"]),

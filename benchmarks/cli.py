@@ -542,6 +542,36 @@ def benchmark_readme_command(
     typer.echo(f"{'updated' if changed else 'unchanged'}: the results table of {readme}")
 
 
+@app.command("doc-counts")
+def benchmark_doc_counts_command(
+    model: Path = typer.Argument(..., help="A trained pipeline."),
+    data: Path = typer.Argument(..., help="Gold test docs (.spacy)."),
+    output: Path = typer.Argument(..., help="JSON to write: [tp, fp, fn] per doc."),
+    expected_f: Optional[float] = typer.Option(None, "--expected-f", help="spacy evaluate's ents_f, to check."),
+) -> None:
+    """Entity counts per test doc, as spaCy's NER scorer counts them (for paired bootstrap intervals)."""
+    from .doc_scores import evaluate_doc_counts
+
+    try:
+        result = evaluate_doc_counts(model, data, output, expected_f=expected_f)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    typer.echo(f"wrote {output}: {len(result['counts'])} docs, ents_f {result['ents_f']:.4f}")
+
+
+@app.command("backfill-doc-counts")
+def benchmark_backfill_doc_counts_command(
+    metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where the result JSONs are."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Only these datasets (repeatable)."),
+) -> None:
+    """Add per-doc test counts to result files written without them, from their saved models (skips a result
+    whose model or test file is gone, or whose test file changed since)."""
+    from .doc_scores import backfill_doc_counts
+
+    added, skipped = backfill_doc_counts(metrics_dir, datasets=dataset or (), log=typer.echo)
+    typer.echo(f"per-doc counts added to {added} result files; {skipped} skipped")
+
+
 @app.command("fetch-md", hidden=True)
 def benchmark_fetch_md_command(
     dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),

@@ -84,7 +84,14 @@ class Steps:
             str(gpu_id),
         ]
         self._run(cmd, output.with_suffix(".log"))
-        return json.loads(output.read_text())
+        scores = json.loads(output.read_text())
+        # and [tp, fp, fn] per test doc (benchmarks/doc_scores.py), checked to give the same F1
+        counts_path = output.with_name(output.stem + "_doc_counts.json")
+        cmd = [self.python, "-m", "benchmarks", "doc-counts", str(model), str(data), str(counts_path)]
+        if isinstance(scores.get("ents_f"), (int, float)):
+            cmd += ["--expected-f", repr(float(scores["ents_f"]))]
+        self._run(cmd, counts_path.with_suffix(".log"))
+        return {**scores, "doc_counts": json.loads(counts_path.read_text())["counts"]}
 
 
 def override_value(value: object) -> str:

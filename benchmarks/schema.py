@@ -18,6 +18,7 @@ VARIANT_SCHEMA = "spacy-compact-ner/variant-run/v1"
 VARIANT_SPEED_SCHEMA = "spacy-compact-ner/variant-speed/v1"
 
 NULLABLE = {
+    "interval",  # a margin without per-doc counts in its cells
     "std",  # one seed: no spread
     "dev_f1",  # no seed of the (size, system) recorded its dev scores
     "torch_threads",  # torch not loaded
@@ -101,6 +102,14 @@ def validate_cell(data: Any) -> List[str]:
         for key, value in dev.items():
             if not _is_number(value) or not 0.0 <= value <= 1.0:
                 problems.append(f"$.dev_scores.{key}: expected a number in [0, 1], got {value!r}")
+    counts = data.get("test_doc_counts")  # optional: results written before it was recorded lack it
+    if counts is not None:
+        if not isinstance(counts, list) or len(counts) != data.get("n_test"):
+            problems.append("$.test_doc_counts: expected one [tp, fp, fn] per test doc")
+        elif not all(
+            isinstance(c, str) and len(c.split()) == 3 and all(n.isdigit() for n in c.split()) for c in counts
+        ):
+            problems.append('$.test_doc_counts: expected "tp fp fn" strings of counts >= 0')
     per_type = scores.get("ents_per_type")
     if not isinstance(per_type, dict):
         problems.append("$.scores.ents_per_type: expected an object")

@@ -25,6 +25,7 @@ from benchmarks.cli import app
 from benchmarks.code_hash import entry_point_modules, imported_files
 from benchmarks.common import parse_assignments, parse_ints, parse_sizes
 from benchmarks.datasets import BenchmarkDataset
+from benchmarks.doc_scores import encode_counts, paired_bootstrap
 from benchmarks.report import accuracy_targets, build_report, config_mismatch, speed_targets, write_speed
 from benchmarks.runner import BenchmarkStepError, Steps
 from benchmarks.schema import CELL_SCHEMA, number_problems, validate_benchmark, validate_cell, validate_speed
@@ -33,6 +34,7 @@ from spacy_compact_ner.tools import assets as A
 from tests.fixtures import (
     ROOT,
     make_tiny_bert,
+    nested_counts,
     toy_docs,
     toy_sentences,
     toy_words,
@@ -303,6 +305,9 @@ def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
 # The report, from synthetic result files
 
 
+N_TEST_DOCS = 2000
+
+
 def make_cell(root: Path, dataset: str, size, seed: int, system: str, f1: float, **extra) -> Path:
     cell = {
         "schema": CELL_SCHEMA,
@@ -313,8 +318,9 @@ def make_cell(root: Path, dataset: str, size, seed: int, system: str, f1: float,
         "description": system,
         "n_labeled": 1594 if size == "all" else size,
         "n_unlabeled": 100,
-        "n_test": 500,
+        "n_test": N_TEST_DOCS,
         "test_sha256": "0" * 64,
+        "test_doc_counts": encode_counts(nested_counts(f1, N_TEST_DOCS)),
         "scores": {
             "ents_f": f1,
             "ents_p": f1,
@@ -430,6 +436,64 @@ def test_config_mismatch_names_the_seeds_and_settings_that_differ():
     )
 
 
+def test_a_margin_is_met_only_when_its_interval_clears_it():
+    def cells(teacher_f1, vectors_f1, n_docs):
+        return [
+            {
+                "dataset": "d",
+                "size": 500,
+                "seed": seed,
+                "system": system,
+                "scores": {"ents_f": f1},
+                "test_doc_counts": encode_counts(nested_counts(f1, n_docs)),
+            }
+            for seed in (0, 1)
+            for system, f1 in (("teacher", teacher_f1), ("spacy_ner_vectors", vectors_f1))
+        ]
+
+    def target(*args):
+        found = {t["id"]: t for t in accuracy_targets(cells(*args), "d", n_seeds_expected=2)}
+        return found["teacher_beats_spacy_ner_vectors"]
+
+    clear = target(0.50, 0.42, 2000)  # +8 over a margin of 3
+    interval = clear["measured"]["per_size"][0]["interval"]
+    assert clear["status"] == "met" and 3 < interval["low"] < 8 < interval["high"]
+    assert interval["per_seed"] == pytest.approx([8.0, 8.0]) and "95% CI" in clear["detail"]
+    close = target(0.50, 0.465, 2000)  # +3.5: the mean clears 3, the interval does not
+    assert close["measured"]["per_size"][0]["difference"] == pytest.approx(3.5)
+    assert close["status"] == "not met" and close["measured"]["per_size"][0]["interval"]["low"] < 3
+
+
+def test_doc_counts_reproduce_spacys_ner_score(tmp_path):
+    """Per-doc counts sum to what `spacy evaluate` scores, also where spaCy re-tokenizes the gold words."""
+    from spacy.tokens import Doc, DocBin, Span
+
+    from benchmarks.doc_scores import evaluate_doc_counts
+    from tests.util import train
+
+    nlp = train(student_nlp(), toy_examples(spacy.blank("en"), 40), steps=5)
+    nlp.to_disk(tmp_path / "model")
+    docs = [ex.reference for ex in toy_examples(nlp, 30, seed=7)]
+    odd = Doc(nlp.vocab, words=["Alice's", "friend", "visited", "Paris", "."])  # spaCy splits "Alice's"
+    odd.set_ents([Span(odd, 0, 1, label="PER"), Span(odd, 3, 4, label="LOC")], default="outside")
+    DocBin(docs=[*docs, odd]).to_disk(tmp_path / "test.spacy")
+    expected = nlp.evaluate([Example(nlp.make_doc(d.text), d) for d in [*docs, odd]])["ents_f"]
+    result = evaluate_doc_counts(tmp_path / "model", tmp_path / "test.spacy", tmp_path / "c.json", expected_f=expected)
+    assert len(result["counts"]) == 31 and result["ents_f"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="do not count the same entities"):
+        evaluate_doc_counts(tmp_path / "model", tmp_path / "test.spacy", tmp_path / "c.json", expected_f=expected / 2)
+
+
+def test_paired_bootstrap_resamples_docs_for_both_systems_at_once():
+    same = nested_counts(0.6, 300)
+    tied = paired_bootstrap([same, same], [same, same])
+    assert tied["difference"] == tied["low"] == tied["high"] == 0.0  # paired: identical systems never differ
+    apart = paired_bootstrap([nested_counts(0.6, 300)], [nested_counts(0.5, 300)], samples=500)
+    assert apart["difference"] == pytest.approx(10.0) and apart["low"] < 10.0 < apart["high"]
+    with pytest.raises(ValueError, match="same shape"):
+        paired_bootstrap([same], [same[:-1]])
+
+
 def test_targets_follow_the_numbers():
     cells = [
         {"dataset": "d", "size": 500, "seed": 0, "system": "teacher", "scores": {"ents_f": 0.50}},
@@ -445,7 +509,9 @@ def test_targets_follow_the_numbers():
     assert "1 of 3 seeds" in targets["student_f1_vs_teacher"]["detail"]
     assert targets["student_beats_gold_only"]["status"] == "not met"  # +1 at 500, +10 at 100
     assert targets["student_beats_spacy_ner"]["status"] == "missing data"
-    assert targets["teacher_beats_spacy_ner_vectors"]["status"] == "met"  # +4 at 500
+    # +4 over a margin of 3 at 500, but these cells have no per-doc counts: no interval, not met
+    teacher = targets["teacher_beats_spacy_ner_vectors"]
+    assert teacher["status"] == "missing data" and "no interval" in teacher["detail"]
     vectors = targets["student_beats_spacy_ner_vectors"]
     assert vectors["status"] == "not met" and vectors["measured"]["missing_sizes"] == [250]
     assert [p["difference"] for p in vectors["measured"]["per_size"]] == pytest.approx([3.0, -6.0])
@@ -736,7 +802,8 @@ def test_benchmark_workflow_tiny(tmp_path, toy_vectors):
     cells = sorted((root / "metrics" / "benchmark" / "toy" / "n30-s0").glob("*.json"))
     assert [p.stem for p in cells] == sorted(SYSTEMS)
     for path in cells:
-        assert validate_cell(json.loads(path.read_text())) == [], path
+        cell = json.loads(path.read_text())
+        assert validate_cell(cell) == [] and len(cell["test_doc_counts"]) == cell["n_test"], path
     speed = json.loads((root / "metrics" / "benchmark_speed.json").read_text())
     assert validate_speed(speed) == []
     assert sorted(speed["systems"]) == ["spacy_ner", "spacy_ner_vectors", "student", "teacher"]

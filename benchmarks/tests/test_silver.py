@@ -7,10 +7,11 @@ import spacy
 from typer.testing import CliRunner
 
 from benchmarks.cli import app
+from benchmarks.doc_scores import encode_counts
 from benchmarks.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
 from benchmarks.silver import build_silver, meta_path, tag_sentences
 from spacy_compact_ner.tools.corpus import read_iob2
-from tests.fixtures import toy_sentences, write_toy_tagger
+from tests.fixtures import nested_counts, toy_sentences, write_toy_tagger
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,14 @@ def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
     assert "silver labels: " in result.output and len(read_iob2(out)) == 20
     assert "silver" in dataset_title("sotu_silver") and dataset_title("wnut16") == "wnut16"
     cells = [
-        {"dataset": "sotu_silver", "size": 500, "seed": 0, "system": s, "scores": {"ents_f": f}}
+        {
+            "dataset": "sotu_silver",
+            "size": 500,
+            "seed": 0,
+            "system": s,
+            "scores": {"ents_f": f},
+            "test_doc_counts": encode_counts(nested_counts(f, 2000)),
+        }
         for s, f in (("teacher", 0.80), ("student_full", 0.77), ("student_gold", 0.70), ("spacy_ner", 0.72))
     ]
     targets = {t["id"]: t for t in accuracy_targets(cells, "sotu_silver", n_seeds_expected=1, sizes=[500, 2000])}
