@@ -942,7 +942,7 @@ def _readme_accuracy_rows(name: str, agg: dict) -> List[str]:
 
 def dataset_label(name: str) -> str:
     """A dataset's short name in the README table."""
-    return {"wnut16": "WNUT-16", "sotu_silver": "State of the Union (silver)"}.get(
+    return {"wnut16": "WNUT-16", "sotu_silver": "State of the Union (silver)", "conll03": "CoNLL-2003"}.get(
         name, f"{name} (silver)" if is_silver(name) else name
     )
 
