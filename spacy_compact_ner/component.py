@@ -5,6 +5,7 @@ ID-CNN). Its loss is a registered function, so distillation is ordinary ``spacy 
 """
 
 import unicodedata
+from functools import lru_cache
 from itertools import accumulate, islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -20,7 +21,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from thinc.util import to_numpy
 
-from .decoding import biluo_tags, labels_from_tags, log_softmax, tags_to_spans, viterbi_batch
+from .decoding import biluo_tags, labels_from_tags, log_softmax, ragged_spans, viterbi_ragged
 from .losses import DistillationLoss, make_distillation_loss
 from .store import get_teacher_logits
 
@@ -235,18 +236,40 @@ class CompactNER(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode the best valid BILUO sequence of each doc and write its entities (an entity never
         begins or ends on a token of only whitespace, control or format characters). Decoding runs on
-        the CPU: GPU scores are copied to numpy."""
+        the CPU (GPU scores are copied to numpy), on the whole batch at once: one log-softmax, one
+        padded Viterbi, the spans and their confidences as arrays; only the spans are made per doc."""
         docs = list(docs)
-        log_probs = [_forbid_blank_boundaries(doc, log_softmax(to_numpy(s))) for doc, s in zip(docs, scores)]
-        paths = viterbi_batch(log_probs)
+        if len(scores) != len(docs):
+            raise ValueError(f"Got {len(scores)} score arrays for {len(docs)} docs")
+        if not docs:
+            return
+        n_tags = len(self.tags)
+        lengths = numpy.asarray([len(doc) for doc in docs], dtype="int64")
+        arrays = [numpy.asarray(to_numpy(s), dtype="float32").reshape(-1, n_tags) for s in scores]
+        log_probs = log_softmax(numpy.concatenate(arrays))
+        _forbid_blank_boundaries_batch(docs, log_probs)
+        paths = viterbi_ragged(log_probs, lengths)
+        span_docs, starts, ends, label_ids = ragged_spans(paths, lengths)
+        doc_starts = numpy.cumsum(lengths) - lengths
+        first_span = numpy.searchsorted(span_docs, numpy.arange(len(docs) + 1)).tolist()
+        local_starts = (starts - doc_starts[span_docs]).tolist()
+        local_ends = (ends - doc_starts[span_docs]).tolist()
+        label_hashes = [self.vocab.strings.add(label) for label in self.labels]
+        span_labels = [label_hashes[k] for k in label_ids.tolist()]
         spans_key = self.cfg.get("spans_key")
-        for doc, doc_log_probs, path in zip(docs, log_probs, paths):
-            spans = [Span(doc, start, end, label=label) for start, end, label in tags_to_spans(path, self.labels)]
+        confidences: List[float] = []
+        if spans_key:
+            token_probs = numpy.exp(log_probs[numpy.arange(len(paths)), paths])
+            confidences = _span_means(token_probs, starts, ends)
+        keep_ents = not self.cfg.get("overwrite_ents", True)
+        for i, doc in enumerate(docs):
+            first, last = first_span[i], first_span[i + 1]
+            spans = [Span(doc, local_starts[j], local_ends[j], label=span_labels[j]) for j in range(first, last)]
             if spans_key:
-                token_probs = numpy.exp(doc_log_probs[numpy.arange(len(path)), path])
-                confidences = [float(token_probs[s.start : s.end].mean()) for s in spans]
-                doc.spans[spans_key] = SpanGroup(doc, name=spans_key, spans=spans, attrs={"scores": confidences})
-            if not self.cfg.get("overwrite_ents", True) and doc.ents:
+                doc.spans[spans_key] = SpanGroup(
+                    doc, name=spans_key, spans=spans, attrs={"scores": confidences[first:last]}
+                )
+            if keep_ents and doc.ents:
                 kept = list(doc.ents)
                 spans = kept + [s for s in spans if not any(_overlaps(s, k) for k in kept)]
             doc.set_ents(spans, default="outside")
@@ -401,16 +424,18 @@ def _one_to_one(example: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
     return numpy.asarray(pred_rows, dtype="int64"), numpy.asarray(ref_rows, dtype="int64")
 
 
-def _forbid_blank_boundaries(doc: Doc, log_probs: numpy.ndarray) -> numpy.ndarray:
+def _forbid_blank_boundaries_batch(docs: Sequence[Doc], log_probs: numpy.ndarray) -> numpy.ndarray:
     """Tokens that render as nothing (whitespace, control and format characters such as NUL or a
     zero-width space) may not begin, end or be an entity, as whitespace in spaCy's own NER: their
-    B-, L- and U- scores are set to -inf, so a text of such characters gets no entities."""
-    if not len(doc):
+    B-, L- and U- scores are set to -inf, so a text of such characters gets no entities.
+    ``log_probs`` holds the docs' token rows, concatenated; it is changed in place and returned."""
+    if not len(log_probs):
         return log_probs
     # Lexeme flags rule out most tokens at once; only the rest are checked character by character.
-    flags = doc.to_array([IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH])
+    flags = numpy.concatenate([doc.to_array([IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH]).reshape(-1, 4) for doc in docs])
     candidates = numpy.flatnonzero(~flags[:, :3].any(axis=1))
-    rows = [i for i in candidates.tolist() if _is_blank(doc.vocab.strings[int(flags[i, 3])])]
+    strings = docs[0].vocab.strings
+    rows = [i for i, orth in zip(candidates.tolist(), flags[candidates, 3].tolist()) if _is_blank(strings[orth])]
     if rows:
         n_labels = (log_probs.shape[1] - 1) // 4
         boundary = (1 + 4 * numpy.arange(n_labels)[:, None] + numpy.array([0, 2, 3])[None, :]).reshape(-1)
@@ -418,9 +443,19 @@ def _forbid_blank_boundaries(doc: Doc, log_probs: numpy.ndarray) -> numpy.ndarra
     return log_probs
 
 
+def _span_means(token_probs: numpy.ndarray, starts: numpy.ndarray, ends: numpy.ndarray) -> List[float]:
+    """The mean of ``token_probs[start:end]`` for every (non-empty, ordered, non-overlapping) span."""
+    if not len(starts):
+        return []
+    bounds = numpy.stack([starts, ends], axis=1).reshape(-1)
+    sums = numpy.add.reduceat(numpy.append(token_probs, numpy.float32(0.0)), bounds)[::2]
+    return (sums / (ends - starts).astype(token_probs.dtype)).tolist()
+
+
 _BLANK_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 
 
+@lru_cache(maxsize=65536)
 def _is_blank(text: str) -> bool:
     return all(c.isspace() or unicodedata.category(c) in _BLANK_CATEGORIES for c in text)
 

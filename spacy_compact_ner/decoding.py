@@ -7,7 +7,7 @@ followed by ``I-X``/``L-X``, and ``O``/``L-*``/``U-*`` are followed by ``O``/``B
 """
 
 from types import ModuleType
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.util import get_array_module, to_numpy
@@ -62,16 +62,18 @@ def softmax(scores: Any, temperature: float = 1.0, *, xp: Optional[ModuleType] =
 def viterbi_batch(scores: Sequence[numpy.ndarray]) -> List[numpy.ndarray]:
     """Best valid BILUO tag indices for each ``(n_tokens, n_tags)`` score array.
 
-    Scores are added along the path, so pass log-probabilities. Docs are decoded together on the
-    CPU, grouped by length so that padding stays small; GPU (cupy) arrays are copied to numpy first.
+    Scores are added along the path, so pass log-probabilities. All docs are decoded together on the
+    CPU (``viterbi_ragged``); GPU (cupy) arrays are copied to numpy first.
     """
-    scores = [to_numpy(s) for s in scores]
-    results: List[Optional[numpy.ndarray]] = [None] * len(scores)
-    for group in _length_groups([len(s) for s in scores]):
-        decoded = _viterbi_padded([scores[i] for i in group])
-        for i, tags in zip(group, decoded):
-            results[i] = tags
-    return results  # type: ignore[return-value]
+    scores = [numpy.asarray(to_numpy(s), dtype="float32") for s in scores]
+    if not scores:
+        return []
+    n_tags = {s.shape[1] for s in scores if s.ndim == 2}
+    if len(n_tags) != 1 or any(s.ndim != 2 for s in scores):
+        raise ValueError(f"Expected (n_tokens, n_tags) arrays with one n_tags, got shapes {[s.shape for s in scores]}")
+    lengths = numpy.asarray([len(s) for s in scores], dtype="int64")
+    paths = viterbi_ragged(numpy.concatenate(scores), lengths)
+    return numpy.split(paths, numpy.cumsum(lengths)[:-1])
 
 
 def viterbi(scores: numpy.ndarray) -> numpy.ndarray:
@@ -79,76 +81,95 @@ def viterbi(scores: numpy.ndarray) -> numpy.ndarray:
     return viterbi_batch([scores])[0]
 
 
-def _length_groups(lengths: Sequence[int], slack: float = 1.3) -> Iterable[List[int]]:
-    """Group doc indices of similar length: padded size stays within ``slack`` of the real one."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    group: List[int] = []
-    total = 0
-    for i in order:
-        n = lengths[i]
-        if group and (len(group) + 1) * n > slack * (total + n) + 64:
-            yield group
-            group, total = [], 0
-        group.append(i)
-        total += n
-    if group:
-        yield group
+def viterbi_ragged(scores: numpy.ndarray, lengths: Sequence[int]) -> numpy.ndarray:
+    """Best valid BILUO tag indices of docs whose ``(n_tokens, n_tags)`` scores are concatenated
+    (``lengths`` tokens each), as one concatenated int32 array.
 
-
-def _viterbi_padded(scores: Sequence[numpy.ndarray]) -> List[numpy.ndarray]:
-    n_docs = len(scores)
-    n_tags = scores[0].shape[1]
+    One padded Viterbi over the whole batch: docs are sorted longest first, so step ``t`` updates only
+    the leading docs that are longer than ``t`` (no padded work), and a doc's final scores stay in
+    place once it ends. Tags are permuted to ``O, L-*, U-*, B-*, I-*`` so that every step works on
+    contiguous column blocks: outside an entity after a token is ``O``, ``L-*`` or ``U-*``; ``O``,
+    ``U-*`` and ``B-*`` follow outside, ``I-x`` and ``L-x`` follow ``B-x`` or ``I-x``. Ties resolve as
+    in a plain argmax over ``O, L-*, U-*`` (first best) and ``B-x`` before ``I-x``.
+    """
+    scores = numpy.asarray(scores, dtype="float32")
+    lengths = numpy.asarray(lengths, dtype="int64")
+    n_tokens, n_tags = scores.shape
     if (n_tags - 1) % 4:
         raise ValueError(f"Expected 4 * n_labels + 1 tag scores, got {n_tags}")
-    n_labels = (n_tags - 1) // 4
-    max_len = max(len(s) for s in scores)
-    if max_len == 0:
-        return [numpy.zeros((0,), dtype="int32") for _ in scores]
-    # One extra padded step that only allows O: this forces every path to end outside an entity.
-    emissions = numpy.full((max_len + 1, n_docs, n_tags), -numpy.inf, dtype="float32")
-    emissions[:, :, 0] = 0.0
-    for d, s in enumerate(scores):
-        emissions[: len(s), d] = s
-    label_idx = numpy.arange(n_labels)
-    b_cols = 1 + 4 * label_idx + _B
-    i_cols = 1 + 4 * label_idx + _I
-    outside_cols = numpy.concatenate([[0], 1 + 4 * label_idx + _L, 1 + 4 * label_idx + _U])
-    start_cols = numpy.concatenate([[0], b_cols, 1 + 4 * label_idx + _U])  # O, B-*, U-*
-    cont_cols = numpy.concatenate([i_cols, 1 + 4 * label_idx + _L])  # I-*, L-*
+    if lengths.sum() != n_tokens or (lengths < 0).any():
+        raise ValueError(f"lengths {lengths.tolist()[:8]}... do not add up to the {n_tokens} score rows")
+    if n_tokens == 0:
+        return numpy.zeros((0,), dtype="int32")
+    n = (n_tags - 1) // 4
+    labels = numpy.arange(n)
+    # Permuted column p holds original tag perm[p]: O, L-*, U-*, B-*, I-*.
+    perm = numpy.concatenate([[0], 1 + 4 * labels + _L, 1 + 4 * labels + _U, 1 + 4 * labels + _B, 1 + 4 * labels + _I])
+    n_out, b_lo, i_lo = 1 + 2 * n, 1 + 2 * n, 1 + 3 * n
+    order = numpy.argsort(-lengths, kind="stable")  # rank -> doc, longest first
+    rank = numpy.empty_like(order)
+    rank[order] = numpy.arange(len(order))
+    n_docs = int((lengths > 0).sum())
+    max_len = int(lengths.max())
+    # active[t]: how many (leading, sorted) docs are longer than t.
+    active = len(lengths) - numpy.cumsum(numpy.bincount(lengths, minlength=max_len + 1))[:max_len]
+    starts = numpy.cumsum(lengths) - lengths
+    token_rank = numpy.repeat(rank, lengths)
+    token_pos = numpy.arange(n_tokens) - numpy.repeat(starts, lengths)
+    emissions = numpy.empty((max_len, n_docs, n_tags), dtype="float32")
+    emissions[token_pos, token_rank] = scores[:, perm]
 
-    backptr = numpy.zeros((max_len + 1, n_docs, n_tags), dtype="int32")
-    delta = numpy.full((n_docs, n_tags), -numpy.inf, dtype="float32")
-    delta[:, start_cols] = emissions[0][:, start_cols]
-    rows = numpy.arange(n_docs)
-    for t in range(1, max_len + 1):
-        # Best way to be outside an entity after step t-1 (O, L-*, U-*).
-        out_arg = outside_cols[delta[:, outside_cols].argmax(axis=1)]
-        out_best = delta[rows, out_arg]
-        # Per label: best way to be inside (B-x or I-x) after step t-1.
-        b_scores = delta[:, b_cols]
-        i_scores = delta[:, i_cols]
-        use_i = i_scores > b_scores
-        in_best = numpy.where(use_i, i_scores, b_scores)
-        in_arg = numpy.where(use_i, i_cols[None, :], b_cols[None, :])
-        new = numpy.full_like(delta, -numpy.inf)
-        new[:, start_cols] = out_best[:, None] + emissions[t][:, start_cols]
-        backptr[t][:, start_cols] = out_arg[:, None]
-        in_both = numpy.concatenate([in_best, in_best], axis=1)
-        new[:, cont_cols] = in_both + emissions[t][:, cont_cols]
-        backptr[t][:, cont_cols] = numpy.concatenate([in_arg, in_arg], axis=1)
-        delta = new
-    # The padded final step is O for every doc; walk back from there.
-    paths = numpy.zeros((max_len + 1, n_docs), dtype="int32")
-    current = numpy.zeros((n_docs,), dtype="int32")
-    paths[max_len] = current
-    for t in range(max_len, 0, -1):
-        current = backptr[t, rows, current]
-        paths[t - 1] = current
-    results = []
-    for d, s in enumerate(scores):
-        # Positions past a doc's end allow only O, so its real path ends outside an entity.
-        results.append(paths[: len(s), d].copy())
-    return results
+    delta = emissions[0].copy()
+    delta[:, 1 : 1 + n] = -numpy.inf  # a doc cannot start with L-* or I-*
+    delta[:, i_lo:] = -numpy.inf
+    out_arg = numpy.zeros((max_len, n_docs), dtype="int64")
+    use_i = numpy.zeros((max_len, n_docs, n), dtype=bool)
+    for t in range(1, max_len):
+        c = int(active[t])
+        d = delta[:c]
+        best_out_arg = d[:, :n_out].argmax(axis=1)
+        best_out = numpy.take_along_axis(d[:, :n_out], best_out_arg[:, None], axis=1)
+        b_scores, i_scores = d[:, b_lo:i_lo], d[:, i_lo:]
+        use_i[t, :c] = i_scores > b_scores
+        best_in = numpy.maximum(b_scores, i_scores)
+        out_arg[t, :c] = best_out_arg
+        d[:] = emissions[t, :c]
+        d[:, :1] += best_out  # O
+        d[:, 1 + n : i_lo] += best_out  # U-*, B-*
+        d[:, 1 : 1 + n] += best_in  # L-*
+        d[:, i_lo:] += best_in  # I-*
+    # Every doc ends outside an entity: its best O, L-* or U-* after its last token.
+    current = delta[:, :n_out].argmax(axis=1)
+    paths = numpy.empty((max_len, n_docs), dtype="int64")
+    for t in range(max_len - 1, -1, -1):
+        c = int(active[t])
+        tag = current[:c]
+        paths[t, :c] = tag
+        if t == 0:
+            break
+        inside = ((tag >= 1) & (tag <= n)) | (tag >= i_lo)
+        label = numpy.where(tag <= n, tag - 1, tag - i_lo).clip(0, n - 1)
+        came_from_i = use_i[t, numpy.arange(c), label]
+        current[:c] = numpy.where(inside, b_lo + label + n * came_from_i, out_arg[t, :c])
+    return perm[paths[token_pos, token_rank]].astype("int32")
+
+
+def ragged_spans(tag_ids: numpy.ndarray, lengths: Sequence[int]) -> Tuple[numpy.ndarray, ...]:
+    """The entity spans of concatenated valid BILUO index sequences (``viterbi_ragged``'s output).
+
+    RETURNS (Tuple[Ints1d, ...]): For every span, in order: its doc's index, its start and end in the
+    concatenated tokens (end exclusive), and its label index.
+    """
+    tag_ids = numpy.asarray(tag_ids)
+    prefix = (tag_ids - 1) % 4
+    entity = tag_ids > 0
+    starts = numpy.flatnonzero(entity & ((prefix == _B) | (prefix == _U)))
+    ends = numpy.flatnonzero(entity & ((prefix == _L) | (prefix == _U))) + 1
+    if len(starts) != len(ends):
+        raise ValueError("Not a valid BILUO sequence: entity starts and ends do not pair up")
+    doc_ends = numpy.cumsum(numpy.asarray(lengths, dtype="int64"))
+    docs = numpy.searchsorted(doc_ends, starts, side="right")
+    return docs, starts, ends, (tag_ids[starts] - 1) // 4
 
 
 def is_valid_biluo(tags: Sequence[str]) -> bool:

@@ -1,6 +1,7 @@
 """The student encoder: hashed lexical embeddings, then iterated dilated convolutions (ID-CNN,
 Strubell et al. 2017)."""
 
+import importlib
 from typing import Callable, List, Tuple
 
 import numpy
@@ -8,10 +9,20 @@ from spacy.ml.models.tok2vec import MultiHashEmbed
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Maxout, Model, chain, list2ragged, ragged2list, residual, with_array
-from thinc.types import Floats2d, Ragged
+from thinc.types import Floats2d, Ints1d, Ragged
 
 from .cpu_ops import use_cpu_gemm
-from .lean import release_activations
+from .lean import (
+    _CHAIN_FORWARD,
+    _no_backprop,
+    fuse_maxout_layernorm,
+    is_maxout_layernorm,
+    maxout_layernorm_finish,
+    piecewise_maxout_weights,
+    release_activations,
+)
+
+_RESIDUAL_FORWARD = importlib.import_module("thinc.layers.residual").forward
 
 
 @registry.architectures("spacy-compact-ner.IDCNN.v1")
@@ -56,18 +67,87 @@ def build_idcnn_encoder(
     model = chain(embed, list2ragged(), encoder, ragged2list())
     model.set_ref("embed", embed)
     model.attrs["receptive_field"] = 1 + n_iter * sum(dilations)
-    return use_cpu_gemm(release_activations(model), cpu_gemm)
+    return use_cpu_gemm(release_activations(fuse_maxout_layernorm(model)), cpu_gemm)
 
 
 def _conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
-    return chain(
+    conv = chain(
         dilated_window(dilation),
         with_array(Maxout(nO=width, nI=3 * width, nP=pieces, normalize=True, dropout=0.0)),
     )
+    conv._func = conv_forward
+    return conv
 
 
 def _residual_conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
-    return residual(_conv(width, dilation, pieces))
+    block = residual(_conv(width, dilation, pieces))
+    block._func = residual_conv_forward
+    return block
+
+
+def conv_forward(model: Model[Ragged, Ragged], Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
+    """A convolution layer (``chain(dilated_window, with_array(Maxout))``): thinc's chain for
+    training; at inference the same arithmetic without the 3x-wide window (``conv_inference``)."""
+    if is_train:
+        return _CHAIN_FORWARD(model, Xr, is_train)
+    return Ragged(conv_inference(model, Xr), Xr.lengths), _no_backprop
+
+
+def residual_conv_forward(model: Model[Ragged, Ragged], Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
+    """``residual(conv)``: thinc's residual for training; at inference the input is added in place to
+    the convolution's fresh output."""
+    if is_train:
+        return _RESIDUAL_FORWARD(model, Xr, is_train)
+    conv = model.layers[0]
+    Y = conv_inference(conv, Xr) if conv._func is conv_forward else conv(Xr, is_train=False)[0].dataXd
+    Y += Xr.dataXd
+    return Ragged(Y, Xr.lengths), _no_backprop
+
+
+def conv_inference(model: Model[Ragged, Ragged], Xr: Ragged) -> Floats2d:
+    """The convolution's output at inference, as a sum of per-offset matrix products.
+
+    The window ``[x[i-d], x[i], x[i+d]]`` times the maxout's weights is ``x[i-d] @ W_left + x[i] @ W_mid
+    + x[i+d] @ W_right``: each product runs on the unshifted input, and the left/right ones are added
+    to the rows ``d`` below/above, leaving out the rows whose neighbour lies in another doc (zeros in
+    the window). Then the bias, maxout and LayerNorm, fused (``lean.maxout_layernorm_finish``).
+    """
+    window, with_maxout = model.layers
+    maxout, layernorm = _maxout_and_layernorm(with_maxout)
+    ops = maxout.ops
+    X = ops.as_contig(Xr.dataXd)
+    n_tokens, width = X.shape
+    W_blocks, b_blocks = piecewise_maxout_weights(maxout)  # (3 * width, nP * nO): left, mid, right
+    Y = ops.gemm(X, ops.as_contig(W_blocks[width : 2 * width]))
+    shift = window.attrs["dilation"]
+    if shift < n_tokens:
+        no_left, no_right = _cross_doc_rows(ops, Xr.lengths, shift)
+        side = ops.alloc2f(n_tokens, Y.shape[1], zeros=False)
+        # A row whose right neighbour is in another doc is nobody's left neighbour, and vice versa.
+        ops.gemm(X, ops.as_contig(W_blocks[:width]), out=side)
+        side[no_right] = 0.0
+        Y[shift:] += side[: n_tokens - shift]
+        ops.gemm(X, ops.as_contig(W_blocks[2 * width :]), out=side)
+        side[no_left] = 0.0
+        Y[: n_tokens - shift] += side[shift:]
+    return maxout_layernorm_finish(maxout, layernorm, Y, b_blocks)
+
+
+def _maxout_and_layernorm(with_maxout: Model) -> Tuple[Model, Model]:
+    for node in with_maxout.walk():
+        if is_maxout_layernorm(node):
+            return node.layers[0], node.layers[1]
+    raise ValueError(f"No Maxout with LayerNorm in {with_maxout.name}")
+
+
+def _cross_doc_rows(ops, lengths, dilation: int) -> Tuple[Ints1d, Ints1d]:
+    """Rows with no left / no right neighbour ``dilation`` tokens away in their own doc."""
+    lengths = ops.to_numpy(lengths).astype("int64")
+    n_tokens = int(lengths.sum())
+    position = numpy.arange(n_tokens) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    no_left = numpy.flatnonzero(position < dilation)
+    no_right = numpy.flatnonzero(position >= numpy.repeat(lengths, lengths) - dilation)
+    return ops.xp.asarray(no_left), ops.xp.asarray(no_right)
 
 
 def dilated_window(dilation: int) -> Model[Ragged, Ragged]:
@@ -81,12 +161,9 @@ def dilated_window(dilation: int) -> Model[Ragged, Ragged]:
 def _window_forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
     dilation = model.attrs["dilation"]
     X = Xr.dataXd
-    lengths = model.ops.to_numpy(Xr.lengths).astype("int64")
     n_tokens, width = X.shape
     # Whole-array shifts, then zeros for the few rows whose neighbour lies in another doc (or none).
-    position = numpy.arange(n_tokens) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
-    no_left = model.ops.xp.asarray(numpy.flatnonzero(position < dilation))
-    no_right = model.ops.xp.asarray(numpy.flatnonzero(position >= numpy.repeat(lengths, lengths) - dilation))
+    no_left, no_right = _cross_doc_rows(model.ops, Xr.lengths, dilation)
     shift = min(dilation, n_tokens)
     Y = model.ops.alloc2f(n_tokens, 3 * width, zeros=False)
     Y[:, width : 2 * width] = X

@@ -11,10 +11,12 @@ from spacy_compact_ner.decoding import (
     is_valid_biluo,
     labels_from_tags,
     log_softmax,
+    ragged_spans,
     softmax,
     tags_to_spans,
     viterbi,
     viterbi_batch,
+    viterbi_ragged,
 )
 
 LABELS = ["LOC", "PER"]
@@ -111,3 +113,86 @@ def test_softmax_runs_on_the_given_array_module(monkeypatch):
     monkeypatch.undo()
     # Viterbi runs on the CPU whatever it gets: a plain sequence too.
     assert viterbi_batch([scores.tolist()])[0].tolist() == viterbi(scores).tolist()
+
+
+def reference_viterbi(scores: numpy.ndarray) -> numpy.ndarray:
+    """The decoder before the batched one (one doc, original tag order, a padded O-only last step)."""
+    n_tags = scores.shape[1]
+    n_labels = (n_tags - 1) // 4
+    if len(scores) == 0:
+        return numpy.zeros((0,), dtype="int32")
+    emissions = numpy.full((len(scores) + 1, n_tags), -numpy.inf, dtype="float32")
+    emissions[:, 0] = 0.0
+    emissions[: len(scores)] = scores
+    k = numpy.arange(n_labels)
+    b_cols, i_cols = 1 + 4 * k, 2 + 4 * k
+    outside_cols = numpy.concatenate([[0], 3 + 4 * k, 4 + 4 * k])
+    start_cols = numpy.concatenate([[0], b_cols, 4 + 4 * k])
+    cont_cols = numpy.concatenate([i_cols, 3 + 4 * k])
+    backptr = numpy.zeros((len(emissions), n_tags), dtype="int32")
+    delta = numpy.full((n_tags,), -numpy.inf, dtype="float32")
+    delta[start_cols] = emissions[0][start_cols]
+    for t in range(1, len(emissions)):
+        out_arg = outside_cols[delta[outside_cols].argmax()]
+        use_i = delta[i_cols] > delta[b_cols]
+        in_best = numpy.where(use_i, delta[i_cols], delta[b_cols])
+        new = numpy.full_like(delta, -numpy.inf)
+        new[start_cols] = delta[out_arg] + emissions[t][start_cols]
+        backptr[t][start_cols] = out_arg
+        new[cont_cols] = numpy.concatenate([in_best, in_best]) + emissions[t][cont_cols]
+        backptr[t][cont_cols] = numpy.concatenate([numpy.where(use_i, i_cols, b_cols)] * 2)
+        delta = new
+    path = numpy.zeros((len(emissions),), dtype="int32")
+    for t in range(len(emissions) - 1, 0, -1):
+        path[t - 1] = backptr[t, path[t]]
+    return path[: len(scores)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=20),
+    st.integers(1, 4),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+)
+def test_batched_decoder_equals_reference_exactly(lengths, n_labels, seed, ties):
+    """The same paths as the per-doc decoder, ties and -inf (forbidden) scores included."""
+    rng = numpy.random.default_rng(seed)
+    n_tags = 1 + 4 * n_labels
+    batch = []
+    for n in lengths:
+        scores = rng.normal(scale=3, size=(n, n_tags)).astype("float32")
+        if ties:  # few distinct values: many equal path scores
+            scores = numpy.round(scores).astype("float32")
+        scores[rng.random(size=scores.shape) < 0.1] = -numpy.inf
+        scores[:, 0] = numpy.maximum(scores[:, 0], -5.0)  # O stays possible, as after log_softmax
+        batch.append(scores)
+    decoded = viterbi_batch(batch)
+    assert [len(p) for p in decoded] == lengths
+    for scores, path in zip(batch, decoded):
+        numpy.testing.assert_array_equal(path, reference_viterbi(scores))
+    flat = viterbi_ragged(numpy.concatenate(batch), lengths)
+    numpy.testing.assert_array_equal(flat, numpy.concatenate(decoded))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=10), st.integers(0, 2**31 - 1))
+def test_ragged_spans_equal_per_doc_spans(lengths, seed):
+    rng = numpy.random.default_rng(seed)
+    batch = [log_softmax(rng.normal(scale=4, size=(n, len(TAGS))).astype("float32")) for n in lengths]
+    paths = viterbi_batch(batch)
+    docs, starts, ends, labels = ragged_spans(numpy.concatenate(paths), lengths)
+    offsets = numpy.cumsum([0, *lengths])
+    got = [[] for _ in lengths]
+    for d, s, e, k in zip(docs, starts, ends, labels):
+        got[d].append((int(s - offsets[d]), int(e - offsets[d]), LABELS[k]))
+    assert got == [tags_to_spans(p, LABELS) for p in paths]
+
+
+def test_viterbi_ragged_rejects_bad_input():
+    with pytest.raises(ValueError, match="do not add up"):
+        viterbi_ragged(numpy.zeros((3, len(TAGS)), dtype="float32"), [1, 1])
+    with pytest.raises(ValueError, match="4 \\* n_labels \\+ 1"):
+        viterbi_ragged(numpy.zeros((3, 4), dtype="float32"), [3])
+    with pytest.raises(ValueError, match="one n_tags"):
+        viterbi_batch([numpy.zeros((2, 9), "float32"), numpy.zeros((2, 5), "float32")])

@@ -1,10 +1,46 @@
-"""The ID-CNN's dilated window (spacy_compact_ner/idcnn.py)."""
+"""The ID-CNN's dilated window and its inference convolutions (spacy_compact_ner/idcnn.py)."""
+
+from contextlib import contextmanager
 
 import numpy
 import pytest
+from thinc.api import Maxout
 from thinc.types import Ragged
 
-from spacy_compact_ner.idcnn import dilated_window
+from spacy_compact_ner.idcnn import (
+    _RESIDUAL_FORWARD,
+    _conv,
+    _residual_conv,
+    build_idcnn_encoder,
+    conv_forward,
+    dilated_window,
+    residual_conv_forward,
+)
+from spacy_compact_ner.lean import _CHAIN_FORWARD, fuse_maxout_layernorm, lean_chain_forward, maxout_layernorm_forward
+
+# The inference forwards of this package and the thinc forwards they replace at inference.
+THINC_FORWARDS = {
+    lean_chain_forward: _CHAIN_FORWARD,
+    maxout_layernorm_forward: _CHAIN_FORWARD,
+    conv_forward: _CHAIN_FORWARD,
+    residual_conv_forward: _RESIDUAL_FORWARD,
+}
+
+
+@contextmanager
+def thinc_forwards(model):
+    """Within the block, the model runs thinc's own forwards (chain, residual) instead of the lean
+    chains and the fused Maxout/LayerNorm and convolutions: the code before them. Yields the number of
+    nodes changed."""
+    nodes = [(node, node._func) for node in model.walk() if node._func in THINC_FORWARDS]
+    for node, func in nodes:
+        node._func = THINC_FORWARDS[func]
+    try:
+        yield len(nodes)
+    finally:
+        for node, func in nodes:
+            node._func = func
+
 
 LENGTHS = [[5, 0, 1, 3, 7], [1], [2, 2], [12], [0, 4, 0]]
 
@@ -45,3 +81,58 @@ def test_window_matches_reference_and_backprop_is_its_transpose(lengths, dilatio
         e[row] = 1.0
         F_e = reference_window(e, lengths, dilation)
         numpy.testing.assert_allclose(dX[row].sum(), float((F_e * dY).sum()), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("lengths", LENGTHS + [[]])
+@pytest.mark.parametrize("dilation", [1, 2, 5])
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_inference_convolution_equals_window_then_maxout(lengths, dilation, pieces):
+    """The per-offset products with the fused Maxout/LayerNorm (inference) against thinc's chain over
+    the 3x-wide window (training's forward), alone and inside the residual block."""
+    rng = numpy.random.default_rng(dilation * 10 + pieces)
+    width = 6
+    X = rng.normal(size=(sum(lengths), width)).astype("float32")
+    Xr = Ragged(X, numpy.asarray(lengths, dtype="int32"))
+    for model in (_conv(width, dilation, pieces), _residual_conv(width, dilation, pieces)):
+        model.initialize(X=Ragged(rng.normal(size=(4, width)).astype("float32"), numpy.asarray([4], "int32")))
+        for node in model.walk():  # non-trivial LayerNorm and bias
+            for name in node.param_names:
+                node.set_param(name, rng.normal(size=node.get_param(name).shape).astype("float32"))
+        fast, backprop = model(Xr, is_train=False)
+        with pytest.raises(ValueError, match="begin_update"):
+            backprop(fast)
+        with thinc_forwards(model):
+            reference = model(Xr, is_train=False)[0]
+        trained, _ = model(Xr, is_train=True)
+        assert fast.dataXd.shape == (len(X), width)
+        if not len(X):  # thinc's maxout gives an empty batch a (0, 0) array
+            continue
+        numpy.testing.assert_allclose(fast.dataXd, reference.dataXd, rtol=1e-4, atol=1e-5)
+        numpy.testing.assert_array_equal(trained.dataXd, reference.dataXd)
+        numpy.testing.assert_array_equal(fast.lengths, Xr.lengths)
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_fused_maxout_layernorm_equals_thinc(pieces):
+    rng = numpy.random.default_rng(pieces)
+    model = fuse_maxout_layernorm(Maxout(nO=7, nI=5, nP=pieces, normalize=True))
+    model.initialize(X=rng.normal(size=(3, 5)).astype("float32"))
+    layernorm = model.get_ref("layernorm") if model.has_ref("layernorm") else model.layers[1]
+    layernorm.set_param("G", rng.normal(size=7).astype("float32"))
+    layernorm.set_param("b", rng.normal(size=7).astype("float32"))
+    model.layers[0].set_param("b", rng.normal(size=(7, pieces)).astype("float32"))
+    assert model._func is maxout_layernorm_forward
+    X = rng.normal(size=(50, 5)).astype("float32") * 3
+    fast = model.predict(X)
+    with thinc_forwards(model):
+        reference = model.predict(X)
+    numpy.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-5)
+    numpy.testing.assert_array_equal(model.begin_update(X)[0], reference)
+
+
+def test_built_encoder_uses_the_inference_forwards():
+    model = build_idcnn_encoder(width=8, rows=[50, 50, 50, 50], dilations=[1, 2], n_iter=2)
+    funcs = [node._func for node in model.walk()]
+    assert funcs.count(conv_forward) == 3  # the first convolution and the two of the shared block
+    assert funcs.count(residual_conv_forward) == 2
+    assert funcs.count(maxout_layernorm_forward) == 4  # the embedding's Maxout and the convolutions'

@@ -1,27 +1,19 @@
-"""How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py)."""
+"""How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py), and the
+batched decoding gives the same entities as the per-doc decoder it replaced."""
 
 import tracemalloc
-from contextlib import contextmanager
+import unicodedata
 
 import numpy
 import pytest
+from spacy.tokens import Span, SpanGroup
 
 from spacy_compact_ner.cpu_ops import use_cpu_gemm
+from spacy_compact_ner.decoding import log_softmax, tags_to_spans
 from spacy_compact_ner.lean import _CHAIN_FORWARD, lean_chain_forward
-from tests.util import student_nlp, toy_examples, train
-
-
-@contextmanager
-def thinc_chains(model):
-    """Within the block, the model's lean chains run thinc's own chain forward; yields their number."""
-    nodes = [node for node in model.walk() if node._func is lean_chain_forward]
-    for node in nodes:
-        node._func = _CHAIN_FORWARD
-    try:
-        yield len(nodes)
-    finally:
-        for node in nodes:
-            node._func = lean_chain_forward
+from tests.test_decoding import reference_viterbi
+from tests.test_idcnn import THINC_FORWARDS, thinc_forwards
+from tests.util import ents, student_nlp, toy_examples, train
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +33,11 @@ def test_student_and_classifier_chains_are_lean(trained):
     model = nlp.get_pipe("ner").model
     chains = [node for node in model.walk() if node._func in (lean_chain_forward, _CHAIN_FORWARD)]
     assert chains and all(node._func is lean_chain_forward for node in chains)
+    fused = {node._func for node in model.walk()} & set(THINC_FORWARDS)
+    assert fused == set(THINC_FORWARDS)
 
 
-def test_same_predictions_and_gradients_as_thinc_chain(trained):
+def test_same_predictions_and_gradients_as_thinc_forwards(trained):
     nlp, examples = trained
     model = nlp.get_pipe("ner").model
     docs = _docs(nlp, examples, 8)
@@ -53,17 +47,21 @@ def test_same_predictions_and_gradients_as_thinc_chain(trained):
     _zero_gradients(model)
     lean_backprop(d_scores)
     lean_grads = [g.copy() for g in _gradients(model)]
-    with thinc_chains(model) as n:
+    with thinc_forwards(model) as n:
         _zero_gradients(model)
         plain_scores = model.predict(docs)
         plain_out, plain_backprop = model.begin_update(docs)
         plain_backprop(d_scores)
         plain_grads = [g.copy() for g in _gradients(model)]
     assert n > 3
+    # Inference: the same arithmetic in another order (fused Maxout/LayerNorm, per-offset products).
     for a, b in zip(lean_scores, plain_scores):
-        numpy.testing.assert_array_equal(a, b)
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # Training runs thinc's own forwards: identical.
     for a, b in zip(lean_out, plain_out):
         numpy.testing.assert_array_equal(a, b)
+    for a, b in zip(lean_scores, lean_out):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert len(lean_grads) == len(plain_grads) > 0
     for a, b in zip(lean_grads, plain_grads):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -107,7 +105,7 @@ def test_peak_memory_of_a_batch_is_a_fraction(trained):
             tracemalloc.stop()
 
     lean = peak()
-    with thinc_chains(model):
+    with thinc_forwards(model):
         plain = peak()
     assert lean < 0.5 * plain, (lean, plain)
 
@@ -132,3 +130,85 @@ def test_cpu_gemm_numpy_or_blis_same_scores(trained):
 def test_cpu_gemm_unknown_is_a_clear_error():
     with pytest.raises(ValueError, match="cpu_gemm must be one of 'numpy', 'blis', got 'mkl'"):
         student_nlp(**{"components.ner.model.tok2vec.cpu_gemm": "mkl"})
+
+
+def _reference_is_blank(text: str) -> bool:
+    return all(c.isspace() or unicodedata.category(c) in {"Cc", "Cf", "Zs", "Zl", "Zp"} for c in text)
+
+
+def reference_set_annotations(ner, docs, scores) -> None:
+    """The component's decoding before it was batched: per doc, log-softmax, blank boundaries
+    forbidden, Viterbi (``reference_viterbi``), spans and the mean probability of their tokens."""
+    n_labels = len(ner.labels)
+    boundary = (1 + 4 * numpy.arange(n_labels)[:, None] + numpy.array([0, 2, 3])[None, :]).reshape(-1)
+    key = ner.cfg["spans_key"]
+    for doc, doc_scores in zip(docs, scores):
+        log_probs = log_softmax(numpy.asarray(doc_scores, dtype="float32"))
+        rows = [token.i for token in doc if _reference_is_blank(token.text)]
+        if rows:
+            log_probs[numpy.ix_(rows, boundary)] = -numpy.inf
+        path = reference_viterbi(log_probs)
+        spans = [Span(doc, start, end, label=label) for start, end, label in tags_to_spans(path, ner.labels)]
+        token_probs = numpy.exp(log_probs[numpy.arange(len(path)), path])
+        scores_ = [float(token_probs[s.start : s.end].mean()) for s in spans]
+        doc.spans[key] = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores_})
+        doc.set_ents(spans, default="outside")
+
+
+def _many_docs(nlp, examples, n_docs: int):
+    """``n_docs`` docs of 1 to 60 toy sentences' words, some with blank tokens (a zero-width space, a
+    newline, a NUL) and some empty."""
+    texts = [eg.reference.text for eg in examples]
+    rng = numpy.random.default_rng(0)
+    docs = []
+    for j in range(n_docs):
+        words = " ".join(texts[(j + i) % len(texts)] for i in range(1 + j % 12)).split()
+        words = words[: 1 + int(rng.integers(0, 60))] if j % 17 else []
+        for blank in ("\u200b", "\n", "\x00"):
+            if words and rng.random() < 0.2:
+                words.insert(int(rng.integers(0, len(words))), blank)
+        docs.append(nlp.make_doc(" ".join(words)))
+    return docs
+
+
+def _annotations(docs, key: str):
+    return [
+        (ents(doc), [(s.start, s.end, s.label_) for s in doc.spans[key]], doc.spans[key].attrs["scores"])
+        for doc in docs
+    ]
+
+
+def test_batched_decoding_gives_the_same_entities_and_scores(trained):
+    """set_annotations (one batch) against the per-doc reference, on a trained student's scores."""
+    nlp, examples = trained
+    ner = nlp.get_pipe("ner")
+    docs = _many_docs(nlp, examples, 300)
+    assert any(not len(doc) for doc in docs) and any(len(doc) > 40 for doc in docs)
+    scores = ner.predict(docs)
+    ref_docs = [nlp.make_doc(doc.text) for doc in docs]
+    reference_set_annotations(ner, ref_docs, scores)
+    ner.set_annotations(docs, scores)
+    got, expected = _annotations(docs, ner.cfg["spans_key"]), _annotations(ref_docs, ner.cfg["spans_key"])
+    assert sum(len(e[0]) for e in expected) > 50  # the model predicts entities: the comparison means something
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-6)
+
+
+def test_same_entities_as_the_code_before(trained):
+    """The whole inference (fused forwards, batched decoding) against the code before it (thinc's
+    forwards, per-doc decoding), through ``nlp.pipe`` on a trained student: the same entities and
+    span scores."""
+    nlp, examples = trained
+    ner = nlp.get_pipe("ner")
+    texts = [doc.text for doc in _many_docs(nlp, examples, 300)]
+    new = list(nlp.pipe(texts, batch_size=64))
+    old = [nlp.make_doc(text) for text in texts]
+    with thinc_forwards(ner.model) as n_changed:
+        for i in range(0, len(old), 64):
+            batch = old[i : i + 64]
+            reference_set_annotations(ner, batch, ner.predict(batch))
+    assert n_changed > 10
+    got, expected = _annotations(new, ner.cfg["spans_key"]), _annotations(old, ner.cfg["spans_key"])
+    assert sum(len(e[0]) for e in expected) > 50
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-4)
