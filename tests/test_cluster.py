@@ -270,3 +270,27 @@ def test_the_plain_annotate_path_imports_no_dask():
         "assert not {'dask', 'distributed'} & set(sys.modules), sorted({'dask', 'distributed'} & set(sys.modules))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+class _Future:
+    def __init__(self, result=None, error=None):
+        self._result, self._error = result, error
+
+    def result(self):
+        if self._error:
+            raise self._error
+        return self._result
+
+
+def test_a_worker_with_another_teacher_is_named():
+    from spacy_compact_ner.tools.cluster import TeacherSpec, _chunk_result
+
+    spec = TeacherSpec(paths=("/models/teacher",), component=None, gpu_id=-1, fingerprint="abc")
+    good = {"logits": [numpy.zeros((2, 3), dtype="<f2")], "tags": ["O", "U-PER"], "fingerprint": "abc", "worker": "w1"}
+    assert _chunk_result(_Future(good), 0, spec, ["O", "U-PER"]) is good["logits"]
+    with pytest.raises(ClusterError, match="Worker w1 has other teacher files at .*/models/teacher"):
+        _chunk_result(_Future({**good, "fingerprint": "xyz"}), 0, spec, ["O", "U-PER"])
+    with pytest.raises(ClusterError, match="Worker w1's teacher has tags"):
+        _chunk_result(_Future(good), 0, spec, ["O", "U-LOC"])
+    with pytest.raises(ClusterError, match="Chunk 4 failed on the cluster \\(FileNotFoundError: no teacher"):
+        _chunk_result(_Future(error=FileNotFoundError("no teacher")), 4, spec, ["O"])

@@ -30,7 +30,7 @@ from .annotate import ChunkRunner, Teachers, _fingerprint, chunk_logits, load_te
 
 INSTALL_HINT = 'pip install "spacy-compact-ner[cluster]"'
 TASK_PREFIX = "annotate-chunk"
-CONNECT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 30.0
 
 
 class ClusterError(RuntimeError):
