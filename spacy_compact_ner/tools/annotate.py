@@ -3,16 +3,19 @@ per-token tag logits with each doc, so the student trains without a transformer 
 
 Work is written in chunks under ``OUTPUT.parts/``; a rerun after a crash or a kill skips the chunks
 already written, and the final ``OUTPUT`` appears (atomically) only when every chunk is done.
+With ``cluster`` the teacher runs on Dask workers (`cluster.py`, the ``cluster`` extra): the chunks,
+their batches, the part files and the final file are the same, only `chunk_logits` runs elsewhere.
 """
 
 import hashlib
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 import spacy
@@ -20,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from ..store import iter_docbin_docs, set_teacher_logits
+from ..store import iter_docbin_docs, read_docbin, set_teacher_logits
 
 TEXT_SUFFIXES = (".txt", ".text")
 
@@ -33,10 +36,40 @@ class AnnotateStats:
     seconds: float = 0.0
     chunks_reused: int = 0
     labels: List[str] = field(default_factory=list)
+    # what the teacher ran over in this run (``words`` also counts the reused chunks)
+    docs_annotated: int = 0
+    words_annotated: int = 0
+    workers: int = 1
 
     @property
     def words_per_second(self) -> float:
-        return self.words / self.seconds if self.seconds else 0.0
+        """Words the teacher annotated per second in this run (reused chunks not counted)."""
+        return self.words_annotated / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Teachers:
+    """The loaded teacher pipeline(s), each with the name of its compact_ner component."""
+
+    members: List[Tuple[Language, str]]
+
+    @property
+    def nlp(self) -> Language:
+        return self.members[0][0]
+
+    @property
+    def tags(self) -> List[str]:
+        nlp, name = self.members[0]
+        return list(nlp.get_pipe(name).tags)
+
+    @property
+    def labels(self) -> List[str]:
+        nlp, name = self.members[0]
+        return list(nlp.get_pipe(name).labels)
+
+
+# (chunk id, docs) in, (chunk id, docs, one logits array per doc) out, in any order
+ChunkRunner = Callable[[Iterator[Tuple[int, List[Doc]]]], Iterator[Tuple[int, List[Doc], List[numpy.ndarray]]]]
 
 
 def parse_shard(shard: str) -> Tuple[int, int]:
@@ -113,6 +146,56 @@ def _logsumexp(x: numpy.ndarray, axis: int) -> numpy.ndarray:
     return out if axis == -1 else numpy.squeeze(out, axis=axis)
 
 
+def load_teachers(paths: Sequence[Path], component: Optional[str] = None) -> Teachers:
+    """Load the teacher and any ensemble members; every member must have the first one's tags."""
+    members = []
+    for path in paths:
+        nlp = spacy.load(path)
+        members.append((nlp, find_ner_component(nlp, component)))
+    teachers = Teachers(members)
+    for (nlp, name), path in zip(members[1:], paths[1:]):
+        if nlp.get_pipe(name).tags != teachers.tags:
+            raise ValueError(
+                f"Ensemble teacher {path} has other tags than {paths[0]}: {nlp.get_pipe(name).tags} vs {teachers.tags}"
+            )
+    return teachers
+
+
+def chunk_logits(teachers: Teachers, chunk: List[Doc], batch_size: int) -> List[numpy.ndarray]:
+    """The (ensembled) teacher logits of each doc of ``chunk``, in batches of ``batch_size`` docs.
+
+    The one place the teacher runs, on this process or on a cluster worker: the batches depend only on
+    the chunk, so the logits do not depend on where it runs.
+    """
+    logits = []
+    for batch_start in range(0, len(chunk), batch_size):
+        batch = chunk[batch_start : batch_start + batch_size]
+        per_teacher = [teacher_logits(nlp, name, batch, batch_size) for nlp, name in teachers.members]
+        logits.extend(ensemble_logits([z[i] for z in per_teacher]) for i in range(len(batch)))
+    return logits
+
+
+def write_part(chunk: List[Doc], logits: Sequence[numpy.ndarray], tags: Sequence[str], part: Path) -> None:
+    """Store ``logits`` with the docs of ``chunk`` and write them (atomically) as the chunk's part file."""
+    if len(logits) != len(chunk):
+        raise ValueError(f"{part.name}: {len(logits)} logits arrays for {len(chunk)} docs")
+    doc_bin = DocBin(store_user_data=True)
+    for doc, doc_logits in zip(chunk, logits):
+        set_teacher_logits(doc, doc_logits, tags)
+        doc_bin.add(doc)
+    _atomic_docbin(doc_bin, part)
+
+
+def local_runner(teachers: Teachers, batch_size: int) -> ChunkRunner:
+    """Annotate the chunks one by one in this process."""
+
+    def run(pending: Iterator[Tuple[int, List[Doc]]]) -> Iterator[Tuple[int, List[Doc], List[numpy.ndarray]]]:
+        for chunk_id, chunk in pending:
+            yield chunk_id, chunk, chunk_logits(teachers, chunk, batch_size)
+
+    return run
+
+
 def annotate(
     teacher: Path,
     inputs: Sequence[Path],
@@ -127,6 +210,7 @@ def annotate(
     gpu_id: int = -1,
     show_progress: bool = True,
     ensemble: Sequence[Path] = (),
+    cluster: Optional[str] = None,
 ) -> AnnotateStats:
     """Annotate ``inputs`` with the teacher's tag logits and write them to ``output`` (a .spacy file).
 
@@ -142,11 +226,14 @@ def annotate(
     gpu_id (int): GPU to run the teacher on, -1 for CPU.
     ensemble (Sequence[Path]): More trained teachers (e.g. other seeds) with the same tags: the stored
         distribution is then the mean of every teacher's softmax (stored as its log, see `ensemble_logits`).
+    cluster (Optional[str]): Run the teacher on Dask workers: a scheduler address (``tcp://host:8786``)
+        or ``local:N`` for a local cluster of N worker processes; ``gpu_id`` is then each worker's GPU.
+        The output is the one a single process writes, and either can resume the other's chunks.
     """
     k, n = parse_shard(shard)
     if batch_size < 1 or chunk_size < 1:
         raise ValueError("batch_size and chunk_size must be >= 1")
-    if gpu_id >= 0:
+    if gpu_id >= 0 and cluster is None:
         spacy.require_gpu(gpu_id)
     teacher = Path(teacher)
     teachers = [teacher, *map(Path, ensemble)]
@@ -157,18 +244,9 @@ def annotate(
         if not Path(path).exists():
             raise FileNotFoundError(f"Annotate input not found: {path}")
     output = Path(output)
-    nlp = spacy.load(teacher)
-    ner_name = find_ner_component(nlp, component)
-    tags = nlp.get_pipe(ner_name).tags
-    members = [(nlp, ner_name)]
-    for path in teachers[1:]:
-        other = spacy.load(path)
-        other_name = find_ner_component(other, component)
-        if other.get_pipe(other_name).tags != tags:
-            raise ValueError(
-                f"Ensemble teacher {path} has other tags than {teacher}: {other.get_pipe(other_name).tags} vs {tags}"
-            )
-        members.append((other, other_name))
+    # With a cluster this process still loads the teacher (on the CPU): its tokenizer makes the docs.
+    loaded = load_teachers(teachers, component)
+    nlp, tags = loaded.nlp, loaded.tags
     parts = output.parent / (output.name + ".parts")
     manifest = {
         "teacher": str(teacher.resolve()) if not ensemble else [str(p.resolve()) for p in teachers],
@@ -182,31 +260,43 @@ def annotate(
         "fingerprint": _fingerprint([*teachers, *inputs]),
     }
     _prepare_parts(parts, manifest)
-    stats = AnnotateStats(labels=list(nlp.get_pipe(ner_name).labels))
+    stats = AnnotateStats(labels=loaded.labels)
+    total = _count_docs(nlp, inputs, text_unit=text_unit, limit=limit, shard=(k, n)) if show_progress else None
     stream: Iterable[Doc] = iter_input_docs(nlp, inputs, text_unit=text_unit)
     if limit:
         stream = islice(stream, limit)
     stream = (doc for i, doc in enumerate(stream) if i % n == k)
-    start = time.perf_counter()
-    progress = _progress(show_progress)
-    for chunk_id, chunk in enumerate(_chunks(stream, chunk_size)):
-        part = parts / f"part-{chunk_id:06d}.spacy"
-        if part.exists():
-            stats.chunks_reused += 1
-        else:
-            doc_bin = DocBin(store_user_data=True)
-            for batch_start in range(0, len(chunk), batch_size):
-                batch = chunk[batch_start : batch_start + batch_size]
-                per_teacher = [teacher_logits(m, name, batch, batch_size) for m, name in members]
-                for i, doc in enumerate(batch):
-                    set_teacher_logits(doc, ensemble_logits([logits[i] for logits in per_teacher]), tags)
-                    doc_bin.add(doc)
-            _atomic_docbin(doc_bin, part)
+    progress = _progress(show_progress, total)
+    start = 0.0  # set once the runner is up: a cluster's start-up is not annotation time
+
+    def count(chunk: List[Doc], *, reused: bool) -> None:
+        words = sum(len(d) for d in chunk)
         stats.docs += len(chunk)
         stats.labeled_docs += sum(1 for d in chunk if d.has_annotation("ENT_IOB"))
-        stats.words += sum(len(d) for d in chunk)
+        stats.words += words
+        if reused:
+            stats.chunks_reused += 1
+        else:
+            stats.docs_annotated += len(chunk)
+            stats.words_annotated += words
         stats.seconds = time.perf_counter() - start
-        progress(stats)
+
+    def pending() -> Iterator[Tuple[int, List[Doc]]]:
+        for chunk_id, chunk in enumerate(_chunks(stream, chunk_size)):
+            if (parts / _part_name(chunk_id)).exists():
+                count(chunk, reused=True)
+            else:
+                yield chunk_id, chunk
+
+    with _runner(loaded, teachers, cluster, component=component, batch_size=batch_size, gpu_id=gpu_id) as (
+        run,
+        stats.workers,
+    ):
+        start = time.perf_counter()
+        for chunk_id, chunk, logits in run(pending()):
+            write_part(chunk, logits, tags, parts / _part_name(chunk_id))
+            count(chunk, reused=False)
+            progress(stats, chunk_id)
     if stats.docs == 0:
         shutil.rmtree(parts)  # nothing was annotated: leave nothing that looks like work in progress
         raise ValueError(
@@ -214,12 +304,60 @@ def annotate(
             "or hold only blank lines"
         )
     _merge_parts(parts, output, nlp)
-    if show_progress:
-        print()
     (output.parent / (output.name + ".json")).write_text(
         json.dumps({**asdict(stats), "words_per_second": stats.words_per_second, **manifest}, indent=2)
     )
     return stats
+
+
+@contextmanager
+def _runner(
+    loaded: Teachers,
+    teachers: Sequence[Path],
+    cluster: Optional[str],
+    *,
+    component: Optional[str],
+    batch_size: int,
+    gpu_id: int,
+) -> Iterator[Tuple[ChunkRunner, int]]:
+    """The chunk runner and its number of workers: this process, or the Dask workers of ``cluster``."""
+    if cluster is None:
+        yield local_runner(loaded, batch_size), 1
+        return
+    from .cluster import dask_runner  # the optional extra: imported only when asked for
+
+    with dask_runner(
+        cluster,
+        teachers=teachers,
+        fingerprint=_fingerprint(teachers),
+        tags=loaded.tags,
+        component=component,
+        batch_size=batch_size,
+        gpu_id=gpu_id,
+    ) as runner:
+        yield runner
+
+
+def _part_name(chunk_id: int) -> str:
+    return f"part-{chunk_id:06d}.spacy"
+
+
+def _count_docs(nlp: Language, inputs: Sequence[Path], *, text_unit: str, limit: int, shard: Tuple[int, int]) -> int:
+    """How many docs `annotate` will see (for the ETA), without tokenizing."""
+    from .corpus import text_units
+
+    total = 0
+    for path in map(Path, inputs):
+        files = sorted(path.glob("**/*.spacy")) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix in TEXT_SUFFIXES:
+                total += sum(1 for _ in text_units(file, nlp, unit=text_unit))  # type: ignore[arg-type]
+            elif file.suffix == ".spacy":
+                total += len(read_docbin(file))
+    if limit:
+        total = min(total, limit)
+    k, n = shard
+    return len(range(k, total, n))
 
 
 def _chunks(stream: Iterable[Doc], size: int) -> Iterator[List[Doc]]:
@@ -276,14 +414,29 @@ def _merge_parts(parts: Path, output: Path, nlp: Language) -> None:
     shutil.rmtree(parts)
 
 
-def _progress(enabled: bool):
-    def report(stats: AnnotateStats) -> None:
-        if enabled:
-            print(
-                f"\rannotated {stats.docs} docs ({stats.labeled_docs} with gold), {stats.words} words, "
-                f"{stats.words_per_second:,.0f} words/s, {stats.chunks_reused} chunks reused",
-                end="",
-                flush=True,
-            )
+def _progress(enabled: bool, total: Optional[int]) -> Callable[[AnnotateStats, int], None]:
+    """One line per finished chunk: docs so far, words/s of this run, and the ETA."""
+
+    def report(stats: AnnotateStats, chunk_id: int) -> None:
+        if not enabled:
+            return
+        rate = stats.words_per_second
+        of_total = f"/{total:,}" if total is not None else ""
+        eta = ""
+        if total is not None and stats.docs_annotated and stats.seconds:
+            left = max(total - stats.docs, 0) * stats.seconds / stats.docs_annotated
+            eta = f", ETA {_clock(left)}"
+        reused = f", {stats.chunks_reused} chunks reused" if stats.chunks_reused else ""
+        print(
+            f"chunk {chunk_id}: {stats.docs:,}{of_total} docs ({stats.labeled_docs:,} with gold), "
+            f"{stats.words:,} words, {rate:,.0f} words/s{eta}{reused}",
+            flush=True,
+        )
 
     return report
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -180,13 +180,20 @@ def annotate_command(
     text_unit: str = typer.Option("line", "--text-unit", help="Text inputs: one doc per line or paragraph."),
     limit: int = typer.Option(0, "--limit", help="Annotate at most this many input docs (0: all)."),
     component: Optional[str] = typer.Option(None, "--component", help="The teacher's compact_ner component."),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU (with --cluster: each worker's GPU)."),
     ensemble: Optional[List[Path]] = typer.Option(
         None, "--ensemble", help="Another trained teacher (repeatable): store the mean of all teachers' distributions."
+    ),
+    cluster: Optional[str] = typer.Option(
+        None,
+        "--cluster",
+        help="Run the teacher on Dask workers: a scheduler address (tcp://host:8786) or local:N for N local "
+        "worker processes. Needs the cluster extra; the teacher path must exist on every worker.",
     ),
 ) -> None:
     """Store the teacher's per-token tag distributions with labeled and unlabeled docs (resumable)."""
     from .annotate import annotate
+    from .cluster import ClusterError  # imports no Dask: that happens only with --cluster
 
     if len(paths) < 2:
         fail("give at least one INPUT and the OUTPUT .spacy path")
@@ -206,13 +213,15 @@ def annotate_command(
             component=component,
             gpu_id=gpu_id,
             ensemble=ensemble or (),
+            cluster=cluster or None,
         )
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ClusterError) as err:
         fail(str(err))
     else:
+        workers = f" on {stats.workers} workers" if cluster else ""
         typer.echo(
             f"wrote {output}: {stats.docs} docs ({stats.labeled_docs} with gold), {stats.words} words, "
-            f"{stats.words_per_second:,.0f} words/s, labels {stats.labels}"
+            f"{stats.words_per_second:,.0f} words/s{workers}, labels {stats.labels}"
         )
 
 
