@@ -31,6 +31,10 @@ _ORGS = ["Acme", "Globex", "Initech", "Umbrella"]
 _VERBS = ["visited", "left", "loves", "saw"]
 
 
+# The size of every tiny generated encoder (about 100 KB of weights, seconds to train).
+TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+
+
 def make_tiny_bert(path: Union[str, Path], words: Iterable[str] = (), *, seed: int = 0) -> Path:
     """Save a tiny random uncased BERT (hidden 32, 2 layers) and its tokenizer to ``path``."""
     import torch
@@ -44,14 +48,7 @@ def make_tiny_bert(path: Union[str, Path], words: Iterable[str] = (), *, seed: i
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
     tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=512, **TINY_ENCODER)
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -82,15 +79,7 @@ def make_tiny_roberta(path: Union[str, Path], words: Iterable[str] = (), *, seed
     (path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n", encoding="utf8")
     tokenizer = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
     torch.manual_seed(seed)
-    config = RobertaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=514,
-        pad_token_id=1,
-    )
+    config = RobertaConfig(vocab_size=len(vocab), max_position_embeddings=514, pad_token_id=1, **TINY_ENCODER)
     RobertaModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
