@@ -30,6 +30,7 @@ from benchmarks.report import accuracy_targets, build_report, config_mismatch, s
 from benchmarks.runner import BenchmarkStepError, Steps
 from benchmarks.schema import CELL_SCHEMA, number_problems, validate_benchmark, validate_cell, validate_speed
 from benchmarks.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
+from benchmarks.tests.util import empty_report_args
 from spacy_compact_ner.tools import assets as A
 from tests.fixtures import (
     ROOT,
@@ -539,22 +540,7 @@ def test_targets_follow_the_numbers():
 
 
 def test_report_cli_on_an_empty_grid(tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "report",
-            "--metrics-dir",
-            str(tmp_path / "none"),
-            "--speed-json",
-            str(tmp_path / "none.json"),
-            "--output-json",
-            str(tmp_path / "b.json"),
-            "--output-md",
-            str(tmp_path / "b.md"),
-            "--plot-dir",
-            str(tmp_path),
-        ],
-    )
+    result = CliRunner().invoke(app, empty_report_args(tmp_path))
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert validate_benchmark(data) == []

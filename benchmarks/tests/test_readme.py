@@ -16,6 +16,7 @@ from benchmarks.report import (
     stat,
     write_readme_table,
 )
+from benchmarks.tests.util import empty_report_args
 from tests.fixtures import ROOT
 
 
@@ -165,28 +166,10 @@ def test_committed_readme_table_is_generated_from_committed_report():
     )
 
 
-def _report_args(tmp_path, readme):
-    return [
-        "report",
-        "--metrics-dir",
-        str(tmp_path / "none"),
-        "--speed-json",
-        str(tmp_path / "none.json"),
-        "--output-json",
-        str(tmp_path / "b.json"),
-        "--output-md",
-        str(tmp_path / "b.md"),
-        "--plot-dir",
-        str(tmp_path),
-        "--readme",
-        str(readme),
-    ]
-
-
 def test_report_command_writes_the_readme_table(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{README_START}\nstale\n{README_END}\n")
-    result = CliRunner().invoke(app, _report_args(tmp_path, readme))
+    result = CliRunner().invoke(app, empty_report_args(tmp_path, "--readme", str(readme)))
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert readme_block(readme.read_text()) == readme_table(data)
@@ -195,11 +178,11 @@ def test_report_command_writes_the_readme_table(tmp_path):
 
 def test_report_command_readme_errors(tmp_path):
     runner = CliRunner()
-    missing = runner.invoke(app, _report_args(tmp_path, tmp_path / "absent.md"))
+    missing = runner.invoke(app, empty_report_args(tmp_path, "--readme", str(tmp_path / "absent.md")))
     assert missing.exit_code == 0 and (tmp_path / "b.json").is_file()  # a project copy without README: warned
     assert not (tmp_path / "absent.md").exists()
     unmarked = tmp_path / "README.md"
     unmarked.write_text("# no markers\n")
-    result = runner.invoke(app, _report_args(tmp_path, unmarked))
+    result = runner.invoke(app, empty_report_args(tmp_path, "--readme", str(unmarked)))
     assert result.exit_code == 1
     assert unmarked.read_text() == "# no markers\n"
