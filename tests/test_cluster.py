@@ -173,7 +173,8 @@ def test_a_rerun_after_a_killed_worker_reuses_the_finished_chunks(
     client.register_plugin(ExitOnce(5, str(flag)), name="exit-once")
     output = tmp_path / "distill.spacy"
     try:
-        with pytest.raises(ClusterError, match="Chunk 5 failed on the cluster .*run the same command again"):
+        # the worker dies on chunk 5, but it holds a few chunks at once: whichever of them fails first is named
+        with pytest.raises(ClusterError, match=r"Chunk \d+ failed on the cluster .*run the same command again"):
             run_annotate(trained_teacher, inputs, output, cluster=client.scheduler.address, show_progress=False)
     finally:
         client.unregister_worker_plugin("exit-once")
