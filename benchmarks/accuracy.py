@@ -48,6 +48,7 @@ from .datasets import BenchmarkDataset
 from .doc_scores import encode_counts
 from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
 from .schema import CELL_SCHEMA
+from .selection import selection_for
 from .variants import Variant, read_variants, select_variants
 
 DISTILLED = ("student_full", "student_kd")
@@ -60,6 +61,9 @@ STUDENT_LOSS_OVERRIDES: Dict[str, Dict[str, float]] = {
 CELL_DATA_KEYS = ("paths.train", "paths.dev", "system.seed")
 SPACY_NER_CONFIG = "spacy_ner.cfg"
 SPACY_NER_VECTORS_CONFIG = "spacy_ner_vectors.cfg"
+# The wall-clock cap of the spaCy baselines: a callback loaded into `spacy train` with --code.
+TIME_CAP_CODE = Path(__file__).with_name("time_cap.py")
+TIME_CAP_CALLBACK = "spacy-compact-ner.benchmark_time_cap.v1"
 
 Log = Callable[[str], None]
 
@@ -80,9 +84,14 @@ class TrainSettings:
     # -1: stop at the teacher's total_steps (the learning rate has decayed to 0 there); 0: no cap.
     teacher_max_steps: int = -1
     student_epochs: Optional[int] = None
-    # max_epochs of spaCy's two baselines (None: what `spacy init config` writes)
+    # max_epochs of the gold-only student, which trains on the labeled sample alone (None: the
+    # config's own, not student_epochs: those are sized for the labeled + unlabeled docs)
+    student_gold_epochs: Optional[int] = None
+    # max_epochs of spaCy's two baselines (None: spaCy's own schedule, as `spacy init config` writes it)
     spacy_ner_epochs: Optional[int] = None
     spacy_ner_vectors_epochs: Optional[int] = None
+    # Minutes after which a spaCy baseline stops and keeps its best checkpoint so far (0: no cap).
+    spacy_ner_time_cap: float = 0.0
     # Static vectors of the students (a folder made by `spacy_compact_ner vectors`; None: no vectors)
     # and of the spacy_ner_vectors baseline (a pipeline with vectors).
     student_vectors: Optional[Path] = None
@@ -128,8 +137,9 @@ class TrainSettings:
                 "paths.vectors": str(Path(self.student_vectors).resolve()),
                 "components.ner.model.tok2vec.include_static_vectors": True,
             }
+        epochs = self.student_gold_epochs if system == "student_gold" else self.student_epochs
         return {
-            **given({"training.max_epochs": self.student_epochs}),
+            **given({"training.max_epochs": epochs}),
             "training.logger.progress_bar": False,
             **vectors,
             **STUDENT_LOSS_OVERRIDES[system],
@@ -140,7 +150,7 @@ class TrainSettings:
         epochs, vectors = self.spacy_ner_epochs, {}
         if system == "spacy_ner_vectors":
             epochs = self.spacy_ner_vectors_epochs
-            vectors = {"paths.vectors": str(Path(self.baseline_vectors).resolve()), "training.max_steps": 0}
+            vectors = {"paths.vectors": str(Path(self.baseline_vectors).resolve())}
         return {
             **given({"training.max_epochs": epochs}),
             "training.logger.progress_bar": False,
@@ -266,7 +276,17 @@ class Cell:
         marker = self.work / system / "train_done.json"
         return json.loads(marker.read_text()) if marker.is_file() else None
 
-    def _train(self, system: str, config: Path, overrides: Dict[str, object]) -> dict:
+    def _train(
+        self,
+        system: str,
+        config: Path,
+        overrides: Dict[str, object],
+        docs: Sequence[Path],
+        *,
+        time_cap: float = 0.0,
+    ) -> dict:
+        """Train ``system`` once (a finished training is reused), evaluated on dev as the selection
+        rule says for its training docs ``docs``; ``time_cap`` minutes (0: none) stop it early."""
         done = self._trained(system)
         if done is not None and (self.work / system / "model-best").is_dir():
             return done
@@ -275,9 +295,32 @@ class Cell:
         if out.exists():
             shutil.rmtree(out)  # an interrupted training: start again
         out.mkdir(parents=True)
-        self._say(f"training {system} (log: {out / 'train.log'})")
-        seconds = self.steps.train(config, out, overrides, gpu_id=self.settings.gpu_id)
+        rule = selection_for(config, overrides, docs)
+        overrides = {"training.eval_frequency": rule.eval_frequency, **overrides}
+        cap_marker = out / "time_cap.json"
+        code = None
+        if time_cap > 0:
+            code = TIME_CAP_CODE
+            overrides["training.before_update"] = {
+                "@callbacks": TIME_CAP_CALLBACK,
+                "minutes": float(time_cap),
+                "marker": str(cap_marker.resolve()),
+            }
+        self._say(
+            f"training {system}, dev evaluation every {overrides['training.eval_frequency']} steps "
+            f"(shortest epoch {rule.shortest_epoch} steps; log: {out / 'train.log'})"
+        )
+        start = time.perf_counter()
+        try:
+            seconds = self.steps.train(config, out, overrides, gpu_id=self.settings.gpu_id, code=code)
+        except BenchmarkStepError:
+            if not cap_marker.is_file():
+                raise
+            seconds = time.perf_counter() - start
         selection = "best"
+        capped = json.loads(cap_marker.read_text()) if cap_marker.is_file() else None
+        if capped:
+            selection = f"best within a {time_cap:g}-min time cap (stopped at step {capped['step']})"
         if not (out / "model-best").is_dir():
             if not (out / "model-last").is_dir():
                 raise BenchmarkStepError(f"{system}: spacy train wrote neither model-best nor model-last in {out}")
@@ -288,6 +331,8 @@ class Cell:
         done = {
             "seconds": seconds,
             "model_selection": selection,
+            "selection_rule": {**rule.to_dict(), "eval_frequency": overrides["training.eval_frequency"]},
+            **({"time_cap": {**capped}} if capped else {}),
             "date": now_iso(),
             "config": str(config),
             "overrides": override_strings(overrides),
@@ -316,6 +361,7 @@ class Cell:
                 "system.seed": self.seed,
                 **self.settings.teacher_overrides(),
             },
+            [self.corpus_dir / "train.spacy"],
         )
         if not self.done("teacher"):  # always score a teacher we have: one evaluation
             self._write_result("teacher", train, train_data="labeled")
@@ -386,6 +432,7 @@ class Cell:
             "upstream_seconds": upstream or {},
             "train_data": train_data,
             "model_selection": train.get("model_selection", "best"),
+            **({"selection_rule": train["selection_rule"]} if "selection_rule" in train else {}),
             "config": {
                 "file": str(config_path),
                 "sha256": sha256_file(config_path) if config_path.is_file() else None,
@@ -420,6 +467,7 @@ class Cell:
                     **self.settings.student_overrides("student_full" if variant else system),
                     **extra,
                 },
+                [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"],  # what distill.spacy holds
             )
             upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
             self._write_result(system, train, train_data="distill", upstream=upstream)
@@ -433,6 +481,7 @@ class Cell:
                     "system.seed": self.seed,
                     **self.settings.student_overrides(system),
                 },
+                [self.corpus_dir / "train.spacy"],
             )
             self._write_result(system, train, train_data="labeled")
         elif system in ("spacy_ner", "spacy_ner_vectors"):
@@ -450,6 +499,8 @@ class Cell:
                     "system.seed": self.seed,
                     **self.settings.spacy_ner_overrides(system),
                 },
+                [self.corpus_dir / "train.spacy"],
+                time_cap=self.settings.spacy_ner_time_cap,
             )
             self._write_result(system, train, train_data="labeled")
         else:

@@ -105,11 +105,17 @@ def benchmark_accuracy_command(
         -1, "--teacher-max-steps", help="-1: stop at the teacher's total_steps (learning rate 0 there); 0: no cap."
     ),
     student_epochs: Optional[int] = typer.Option(None, "--student-epochs"),
+    student_gold_epochs: Optional[int] = typer.Option(
+        None, "--student-gold-epochs", help="max_epochs of the gold-only student (default: the config's)."
+    ),
     spacy_ner_epochs: Optional[int] = typer.Option(
-        None, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner."
+        None, "--spacy-ner-epochs", help="max_epochs of spaCy's default ner (default: spaCy's schedule)."
     ),
     spacy_ner_vectors_epochs: Optional[int] = typer.Option(
-        None, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (accuracy config)."
+        None, "--spacy-ner-vectors-epochs", help="max_epochs of spaCy's ner + vectors (default: spaCy's schedule)."
+    ),
+    spacy_ner_time_cap: float = typer.Option(
+        0.0, "--spacy-ner-time-cap", help="Minutes; a spaCy baseline then keeps its best checkpoint (0: no cap)."
     ),
     annotate_batch_size: int = typer.Option(64, "--annotate-batch-size"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
@@ -150,8 +156,10 @@ def benchmark_accuracy_command(
             teacher_learn_rate=teacher_learn_rate,
             teacher_max_steps=teacher_max_steps,
             student_epochs=student_epochs,
+            student_gold_epochs=student_gold_epochs,
             spacy_ner_epochs=spacy_ner_epochs,
             spacy_ner_vectors_epochs=spacy_ner_vectors_epochs,
+            spacy_ner_time_cap=spacy_ner_time_cap,
             annotate_batch_size=annotate_batch_size,
             gpu_id=gpu_id,
             teacher_set=parse_assignments(teacher_set, name="--teacher-set"),
@@ -570,6 +578,20 @@ def benchmark_backfill_doc_counts_command(
 
     added, skipped = backfill_doc_counts(metrics_dir, datasets=dataset or (), log=typer.echo)
     typer.echo(f"per-doc counts added to {added} result files; {skipped} skipped")
+
+
+@app.command("backfill-selection")
+def benchmark_backfill_selection_command(
+    metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where the result JSONs are."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Only these datasets (repeatable)."),
+) -> None:
+    """Record how result files written before the selection rule were evaluated on dev (every how many
+    steps, against their shortest epoch), from their config and corpus; the report's targets use only
+    results selected by the rule."""
+    from .selection import backfill_selection
+
+    added, skipped = backfill_selection(metrics_dir, datasets=dataset or (), log=typer.echo)
+    typer.echo(f"selection recorded in {added} result files; {skipped} skipped")
 
 
 @app.command("fetch-md", hidden=True)

@@ -14,6 +14,7 @@ from . import SYSTEMS, system_label
 from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .doc_scores import decode_counts, paired_bootstrap
 from .schema import BENCHMARK_SCHEMA, validate_cell
+from .selection import off_rule
 
 # The issue's targets. Thresholds are constants; whether they are met is computed from measurements.
 TARGET_SIZES = (100, 250, 500)
@@ -166,6 +167,13 @@ def aggregate_dataset(
             mismatch = config_mismatch(group)
             if mismatch:
                 notes.append(f"{name} n{size_label(size)} {system}: seeds trained with different configs: {mismatch}")
+            off = [f"{c['seed']}" for c in group if off_rule(c)]
+            if off:
+                notes.append(
+                    f"{name} n{size_label(size)} {system}: seed{'s' if len(off) > 1 else ''} {', '.join(off)} "
+                    f"selected off the rule ({off_rule(next(c for c in group if off_rule(c)))}), so left out of "
+                    "the targets"
+                )
             if system == "student_full" and any(not c.get("n_unlabeled") for c in group):
                 notes.append(
                     f"{name} n{size_label(size)}: no unlabeled docs left, so pseudo-labels (which apply to "
@@ -226,12 +234,35 @@ def aggregate_dataset(
     }
 
 
+def _of(cells: List[dict], dataset: str, size: Size, systems: Sequence[str]) -> List[dict]:
+    """The cells of these systems at (dataset, size) whose model was selected by the rule."""
+    return [
+        c
+        for c in cells
+        if c["dataset"] == dataset and c["size"] == size and c["system"] in systems and off_rule(c) is None
+    ]
+
+
+def left_out(cells: List[dict], dataset: str, size: Size, systems: Sequence[str]) -> str:
+    """'; left out, selected off the rule: teacher seeds 0, 1 (why)' for the cells a target skipped."""
+    parts = []
+    for system in systems:
+        off = [
+            (c["seed"], off_rule(c))
+            for c in cells
+            if c["dataset"] == dataset and c["size"] == size and c["system"] == system and off_rule(c)
+        ]
+        if off:
+            seeds = ", ".join(str(seed) for seed, _ in sorted(off))
+            parts.append(f"{system} seed{'s' if len(off) > 1 else ''} {seeds} ({sorted(off)[0][1]})")
+    return f"; left out at {size}, selected off the rule: {'; '.join(parts)}" if parts else ""
+
+
 def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tuple[List[int], List[float], List[float]]:
-    """F1 (percent) of systems a and b over the seeds where both exist."""
+    """F1 (percent) of systems a and b over the seeds where both exist and follow the selection rule."""
     by = {}
-    for c in cells:
-        if c["dataset"] == dataset and c["size"] == size and c["system"] in (a, b):
-            by.setdefault(c["seed"], {})[c["system"]] = 100 * c["scores"]["ents_f"]
+    for c in _of(cells, dataset, size, (a, b)):
+        by.setdefault(c["seed"], {})[c["system"]] = 100 * c["scores"]["ents_f"]
     seeds = sorted(s for s, v in by.items() if a in v and b in v)
     return seeds, [by[s][a] for s in seeds], [by[s][b] for s in seeds]
 
@@ -248,9 +279,8 @@ def _paired_counts(cells: List[dict], dataset: str, size: Size, a: str, b: str) 
     """Per-doc test counts of systems a and b over the seeds where both exist, or None where a cell of
     those seeds has none (written before the counts were recorded)."""
     by: Dict[int, Dict[str, dict]] = {}
-    for c in cells:
-        if c["dataset"] == dataset and c["size"] == size and c["system"] in (a, b):
-            by.setdefault(c["seed"], {})[c["system"]] = c
+    for c in _of(cells, dataset, size, (a, b)):
+        by.setdefault(c["seed"], {})[c["system"]] = c
     pairs = [by[s] for s in sorted(by) if a in by[s] and b in by[s]]
     if not pairs or any("test_doc_counts" not in pair[x] for pair in pairs for x in (a, b)):
         return None
@@ -293,8 +323,11 @@ def _ratio_target(cells: List[dict], dataset: str, size: Size, threshold: float,
     tid = "student_f1_vs_teacher" if size == F1_RATIO_SIZE else f"student_f1_vs_teacher_at_{size}"
     desc = f"{dataset}: full student's F1 >= {threshold:.0%} of the teacher's at {size} labeled"
     seeds, student, teacher = _paired(cells, dataset, size, "student_full", "teacher")
+    skipped = left_out(cells, dataset, size, ("student_full", "teacher"))
     if not seeds:
-        return _target(tid, desc, "missing data", f"no seed with both teacher and student_full at {size} labeled")
+        return _target(
+            tid, desc, "missing data", f"no seed with both teacher and student_full at {size} labeled{skipped}"
+        )
     s_mean, t_mean = statistics.fmean(student), statistics.fmean(teacher)
     ratio = s_mean / t_mean if t_mean > 0 else None
     met = ratio is not None and ratio >= threshold
@@ -305,7 +338,7 @@ def _ratio_target(cells: List[dict], dataset: str, size: Size, threshold: float,
         desc,
         "met" if met else "not met",
         f"student {s_mean:.1f} vs teacher {t_mean:.1f} F1 = {ratio_text} "
-        f"(mean over {len(seeds)} paired seeds{partial})",
+        f"(mean over {len(seeds)} paired seeds{partial}){skipped}",
         {
             "size": size,
             "n_seeds": len(seeds),
@@ -338,7 +371,8 @@ def accuracy_targets(
     has (the silver benchmark has 500 of 100/250/500), and left out where it has none. A margin ("beats X by
     >= N F1") is met only where the paired bootstrap interval of the difference (`doc_scores.paired_bootstrap`,
     test docs resampled, mean over the paired seeds) lies above N; without per-doc counts there is no
-    interval, and the target is missing data.
+    interval, and the target is missing data. Only results selected by the rule (`selection.off_rule`)
+    count; the detail names those left out.
     """
     spec = DATASET_TARGETS.get(dataset, DEFAULT_TARGETS)
     targets = [
@@ -384,13 +418,14 @@ def accuracy_targets(
         parts = [_margin_part(p) for p in per_size]
         if missing:
             parts.append(f"no data at {', '.join(map(str, missing))}")
+        skipped = "".join(left_out(cells, dataset, size, (system, baseline)) for size in target_sizes)
         status = "not met" if failed else ("missing data" if missing or no_interval else "met")
         targets.append(
             _target(
                 tid,
                 desc,
                 status,
-                "; ".join(parts),
+                "; ".join(parts) + skipped,
                 {
                     "threshold": margin,
                     "per_size": per_size,

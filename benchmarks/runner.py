@@ -48,8 +48,13 @@ class Steps:
             raise BenchmarkStepError(f"command failed (exit {done.returncode}), log {log_path}:\n{tail}")
         return seconds
 
-    def train(self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int) -> float:
+    def train(
+        self, config: Path, output: Path, overrides: Dict[str, object], *, gpu_id: int, code: Optional[Path] = None
+    ) -> float:
+        """``spacy train``; ``code``: a Python file it imports first (``--code``)."""
         cmd = [self.python, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id)]
+        if code is not None:
+            cmd += ["--code", str(code)]
         for key, value in overrides.items():
             cmd += [f"--{key}", override_value(value)]
         return self._run(cmd, output / "train.log")

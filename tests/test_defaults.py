@@ -30,10 +30,13 @@ def test_the_harness_keeps_the_configs_training_sizes():
     settings = TrainSettings(teacher_config=ROOT / "configs" / "teacher.cfg")
     sizes = [f.name for f in dataclasses.fields(TrainSettings) if f.name.endswith("_epochs")]
     sizes += ["teacher_batch_size", "teacher_warmup_steps", "teacher_total_steps", "teacher_learn_rate"]
-    assert len(sizes) == 8 and all(getattr(settings, name) is None for name in sizes)
+    assert len(sizes) == 9 and all(getattr(settings, name) is None for name in sizes)
     teacher = settings.teacher_overrides()
     assert "training.max_epochs" not in teacher and "training.batcher.size" not in teacher
     total = load_config(ROOT / "configs" / "teacher.cfg")["training"]["optimizer"]["learn_rate"]["total_steps"]
     assert teacher["training.max_steps"] == total  # the cap follows the config's schedule
     assert "training.max_epochs" not in settings.student_overrides("student_full")
-    assert TrainSettings(student_epochs=7).student_overrides("student_gold")["training.max_epochs"] == 7
+    assert TrainSettings(student_epochs=7).student_overrides("student_full")["training.max_epochs"] == 7
+    # the gold-only student trains on the labeled sample alone: its own epochs, not the distilled students'
+    assert "training.max_epochs" not in TrainSettings(student_epochs=7).student_overrides("student_gold")
+    assert TrainSettings(student_gold_epochs=9).student_overrides("student_gold")["training.max_epochs"] == 9

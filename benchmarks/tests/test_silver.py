@@ -10,6 +10,7 @@ from benchmarks.cli import app
 from benchmarks.doc_scores import encode_counts
 from benchmarks.report import accuracy_markdown, accuracy_targets, aggregate_dataset, dataset_title
 from benchmarks.silver import build_silver, meta_path, tag_sentences
+from benchmarks.tests.util import ON_RULE
 from spacy_compact_ner.tools.corpus import read_iob2
 from tests.fixtures import nested_counts, toy_sentences, write_toy_tagger
 
@@ -87,6 +88,7 @@ def test_cli_and_report_call_silver_scores_silver(texts, toy_tagger, tmp_path):
             "system": s,
             "scores": {"ents_f": f},
             "test_doc_counts": encode_counts(nested_counts(f, 2000)),
+            "selection_rule": ON_RULE,
         }
         for s, f in (("teacher", 0.80), ("student_full", 0.77), ("student_gold", 0.70), ("spacy_ner", 0.72))
     ]

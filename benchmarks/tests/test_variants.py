@@ -30,7 +30,7 @@ class FakeSteps(Steps):
         super().__init__()
         self.trained = []
 
-    def train(self, config, output, overrides, *, gpu_id):
+    def train(self, config, output, overrides, *, gpu_id, code=None):
         self.trained.append((Path(output).name, dict(overrides)))
         (Path(output) / "model-best").mkdir(parents=True)
         return 60.0

@@ -3,6 +3,9 @@
 from pathlib import Path
 from typing import List
 
+# A result's `selection_rule` when its model was selected by the rule (benchmarks/selection.py).
+ON_RULE = {"eval_frequency": 10, "shortest_epoch_steps": 10, "first_epoch_steps": 12, "max_eval_interval": 100}
+
 
 def empty_report_args(tmp_path: Path, *extra: str) -> List[str]:
     """`python -m benchmarks report` over an empty grid, every output under ``tmp_path``."""

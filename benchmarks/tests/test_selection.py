@@ -1,0 +1,220 @@
+"""The model-selection rule: how often each system evaluates on dev, the time cap of spaCy's
+baselines, and the report leaving results selected off the rule out of its targets."""
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+from benchmarks.accuracy import TrainSettings, run_grid
+from benchmarks.datasets import BenchmarkDataset
+from benchmarks.report import accuracy_targets, aggregate_dataset
+from benchmarks.runner import BenchmarkStepError
+from benchmarks.selection import (
+    MAX_EVAL_INTERVAL,
+    backfill_selection,
+    config_version,
+    epoch_steps,
+    off_rule,
+    selection_for,
+)
+from benchmarks.tests.test_benchmark import FakeSteps
+from benchmarks.tests.util import ON_RULE
+from benchmarks.time_cap import TimeCapReached, create_time_cap
+from tests.fixtures import ROOT, write_toy_iob2
+
+TRAINING = """
+[paths]
+train = null
+dev = null
+
+[training]
+max_epochs = {epochs}
+max_steps = {steps}
+eval_frequency = 200
+
+[training.batcher]
+{batcher}
+"""
+BY_SEQUENCE = '@batchers = "spacy.batch_by_sequence.v1"\nsize = 4\nget_length = null'
+BY_WORDS = """@batchers = "spacy.batch_by_words.v1"
+discard_oversize = false
+tolerance = 0.2
+get_length = null
+
+[training.batcher.size]
+@schedules = "compounding.v1"
+start = 10
+stop = 100
+compound = 1.5
+t = 0.0"""
+
+
+def _config(tmp_path: Path, batcher: str, *, epochs: int = 0, steps: int = 0) -> Path:
+    path = tmp_path / "train.cfg"
+    path.write_text(TRAINING.format(epochs=epochs, steps=steps, batcher=batcher))
+    return path
+
+
+def _docs(path: Path, lengths) -> Path:
+    vocab = Vocab()
+    DocBin(docs=[Doc(vocab, words=["w"] * n) for n in lengths]).to_disk(path)
+    return path
+
+
+def test_epoch_steps_replay_the_configs_batcher(tmp_path):
+    assert epoch_steps(_config(tmp_path, BY_SEQUENCE, epochs=3), {}, [5] * 10) == [3, 3, 3]
+    # a growing batch size: the later epochs are shorter, and the shortest one sets the interval
+    words = epoch_steps(_config(tmp_path, BY_WORDS, steps=60), {}, [10] * 30)
+    assert sum(words) >= 60 and words[0] > words[-1] and min(words) == words[-1] == 3
+    rule = selection_for(_config(tmp_path, BY_WORDS, steps=60), {}, [_docs(tmp_path / "a.spacy", [10] * 30)])
+    assert (rule.eval_frequency, rule.shortest_epoch, rule.first_epoch) == (3, 3, words[0])
+    # overrides count (as `spacy train` applies them) and several files are one corpus
+    files = [_docs(tmp_path / "b.spacy", [5] * 400), _docs(tmp_path / "c.spacy", [5] * 400)]
+    long = selection_for(_config(tmp_path, BY_SEQUENCE), {"training.max_epochs": "2"}, files)
+    assert long.shortest_epoch == 200 and long.eval_frequency == MAX_EVAL_INTERVAL
+    with pytest.raises(ValueError, match="no training docs"):
+        epoch_steps(_config(tmp_path, BY_SEQUENCE, epochs=1), {}, [0, 0])
+
+
+def test_off_rule():
+    assert off_rule({"selection_rule": ON_RULE}) is None
+    assert off_rule({}) == "selection not recorded"
+    late = {**ON_RULE, "eval_frequency": 35, "shortest_epoch_steps": 11}
+    assert off_rule({"selection_rule": late}) == "evaluated every 35 steps, its shortest epoch 11"
+    capped = {**ON_RULE, "eval_frequency": 150, "shortest_epoch_steps": 400}
+    assert "150" in off_rule({"selection_rule": capped})  # at most every MAX_EVAL_INTERVAL steps
+
+
+def test_time_cap_callback(tmp_path):
+    marker = tmp_path / "cap.json"
+    create_time_cap(60.0, str(marker))(None, {"step": 3, "epoch": 0})  # within the cap: nothing
+    assert not marker.exists()
+    with pytest.raises(TimeCapReached, match="step 7"):
+        create_time_cap(1e-9, str(marker))(None, {"step": 7, "epoch": 1})
+    assert json.loads(marker.read_text()) == {"step": 7, "epoch": 1, "minutes": 1e-9}
+    with pytest.raises(ValueError):
+        create_time_cap(0, str(marker))
+
+
+class CappedSteps(FakeSteps):
+    """spaCy's baselines hit the time cap: the callback's marker, then a failed `spacy train`."""
+
+    def train(self, config, output, overrides, *, gpu_id, code=None):
+        super().train(config, output, overrides, gpu_id=gpu_id, code=code)
+        cap = overrides.get("training.before_update")
+        if cap:
+            assert code is not None and Path(code).name == "time_cap.py"
+            Path(cap["marker"]).write_text(json.dumps({"step": 41, "epoch": 3, "minutes": cap["minutes"]}))
+            raise BenchmarkStepError("exit 1: TimeCapReached")
+        return 1.5
+
+
+def test_grid_evaluates_by_the_rule_and_caps_spacys_baselines(tmp_path):
+    dataset = BenchmarkDataset("toy", write_toy_iob2(tmp_path / "toy.iob2", 80), n_dev=10, n_test=10)
+    (tmp_path / "md" / "vocab").mkdir(parents=True)
+    settings = TrainSettings(
+        teacher_encoder=tmp_path,
+        teacher_config=ROOT / "configs" / "teacher.cfg",
+        student_config=ROOT / "configs" / "student.cfg",
+        baseline_vectors=tmp_path / "md",
+        spacy_ner_time_cap=30,
+        student_epochs=2,
+    )
+    steps = CappedSteps()
+    metrics = tmp_path / "metrics"
+    result = run_grid(
+        dataset,
+        sizes=[20],
+        seeds=[0],
+        metrics_dir=metrics,
+        work_dir=tmp_path / "work",
+        settings=settings,
+        steps=steps,
+        log=lambda _: None,
+    )
+    assert not result.failed and len(result.written) == 6
+    overrides = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
+    for system, data in overrides.items():
+        cell = json.loads((metrics / "toy" / "n20-s0" / f"{system}.json").read_text())
+        assert off_rule(cell) is None, system
+        assert data["training.eval_frequency"] == cell["selection_rule"]["eval_frequency"] >= 1
+    # the gold-only student trains on the labeled sample: the config's epochs, not those sized for all docs
+    assert (
+        overrides["student_full"]["training.max_epochs"] == 2 and "training.max_epochs" not in overrides["student_gold"]
+    )
+    vectors = json.loads((metrics / "toy" / "n20-s0" / "spacy_ner_vectors.json").read_text())
+    assert vectors["model_selection"] == "best within a 30-min time cap (stopped at step 41)"
+    assert "training.max_steps" not in overrides["spacy_ner_vectors"]  # spaCy's own schedule
+    assert "training.before_update" not in overrides["teacher"]
+
+
+def test_report_leaves_results_off_the_rule_out_of_targets():
+    def cells(teacher_rule):
+        return [
+            {
+                "dataset": "d",
+                "size": 500,
+                "seed": seed,
+                "system": system,
+                "n_labeled": 500,
+                "n_test": 9,
+                "test_sha256": "x",
+                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {}},
+                "train_seconds": 1.0,
+                "config": {"overrides": {}},
+                **({"selection_rule": rule} if rule else {}),
+            }
+            for seed in (0, 1)
+            for system, f, rule in (("teacher", 0.50, teacher_rule), ("student_full", 0.51, ON_RULE))
+        ]
+
+    on = {t["id"]: t for t in accuracy_targets(cells(ON_RULE), "d", n_seeds_expected=2)}
+    assert on["student_f1_vs_teacher"]["status"] == "met"
+    late = {**ON_RULE, "eval_frequency": 35, "shortest_epoch_steps": 11}
+    off = {t["id"]: t for t in accuracy_targets(cells(late), "d", n_seeds_expected=2)}["student_f1_vs_teacher"]
+    assert off["status"] == "missing data"
+    assert "teacher seeds 0, 1 (evaluated every 35 steps, its shortest epoch 11)" in off["detail"]
+    agg = aggregate_dataset("d", cells(None), sizes=[500], seeds=[0, 1], systems=["teacher", "student_full"])
+    assert any("teacher: seeds 0, 1 selected off the rule (selection not recorded)" in n for n in agg["notes"])
+    assert {r["system"] for r in agg["results"]} == {"teacher", "student_full"}  # still in the tables
+
+
+def test_backfill_records_the_interval_from_the_config_version_used(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "configs").mkdir(parents=True)
+    config = repo / "configs" / "s.cfg"
+    config.write_text(TRAINING.format(epochs=2, steps=0, batcher=BY_SEQUENCE))
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    used = hashlib.sha256(config.read_bytes()).hexdigest()
+    config.write_text(config.read_text().replace("size = 4", "size = 8"))  # changed since the result
+    corpus = repo / "training" / "d" / "n20-s0" / "corpus"
+    corpus.mkdir(parents=True)
+    _docs(corpus / "train.spacy", [5] * 40)
+    metrics = repo / "metrics"
+    for name, sha in (("student_gold", used), ("teacher", "0" * 64)):
+        cell = {
+            "config": {"file": "configs/s.cfg", "sha256": sha, "overrides": {}},
+            "model": f"training/d/n20-s0/{name}/model-best",
+            "train_data": "labeled",
+        }
+        (metrics / "d" / "n20-s0").mkdir(parents=True, exist_ok=True)
+        (metrics / "d" / "n20-s0" / f"{name}.json").write_text(json.dumps(cell))
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        assert config_version(Path("configs/s.cfg"), used).count("size = 4") == 1
+        added, skipped = backfill_selection(Path("metrics"), log=lambda _: None)
+    finally:
+        os.chdir(cwd)
+    assert (added, skipped) == (1, 1)
+    rule = json.loads((metrics / "d" / "n20-s0" / "student_gold.json").read_text())["selection_rule"]
+    assert rule["shortest_epoch_steps"] == 10 and rule["eval_frequency"] == 200  # the config's own, off the rule
