@@ -9,7 +9,7 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, List, Sequence, Union
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple, Union
 
 Size = Union[int, str]  # a number of labeled sentences, or "all"
 
@@ -80,6 +80,14 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf8")
     os.replace(tmp, path)
+
+
+def result_files(metrics_dir: Path, datasets: Sequence[str] = ()) -> Iterator[Tuple[Path, dict]]:
+    """Each result file ``metrics_dir/<dataset>/n<size>-s<seed>/<system>.json`` (of ``datasets``; all
+    when empty) with its contents, in path order: what the backfill commands update in place."""
+    for path in sorted(Path(metrics_dir).glob("*/n*-s*/*.json")):
+        if not datasets or path.parent.parent.name in datasets:
+            yield path, json.loads(path.read_text(encoding="utf8"))
 
 
 def write_text(path: Path, text: str) -> None:

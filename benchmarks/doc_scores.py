@@ -126,13 +126,10 @@ def backfill_doc_counts(metrics_dir: Path, *, datasets: Sequence[str] = (), log=
     the one the result was scored on (same sha256). RETURNS (added, skipped)."""
     from spacy_compact_ner.tools.assets import sha256_file
 
-    from .common import write_json
+    from .common import result_files, write_json
 
     added = skipped = 0
-    for path in sorted(Path(metrics_dir).glob("*/n*-s*/*.json")):
-        if datasets and path.parent.parent.name not in datasets:
-            continue
-        cell = json.loads(path.read_text(encoding="utf8"))
+    for path, cell in result_files(metrics_dir, datasets):
         if "test_doc_counts" in cell or "scores" not in cell:
             continue
         model = Path(cell["model"])

@@ -243,19 +243,18 @@ def _of(cells: List[dict], dataset: str, size: Size, systems: Sequence[str]) -> 
     ]
 
 
-def left_out(cells: List[dict], dataset: str, size: Size, systems: Sequence[str]) -> str:
-    """'; left out, selected off the rule: teacher seeds 0, 1 (why)' for the cells a target skipped."""
+def left_out(cells: List[dict], dataset: str, sizes: Sequence[Size], systems: Sequence[str]) -> str:
+    """'; left out, selected off the rule: teacher at 500 seeds 0, 1 (why)' for the cells a target skipped."""
     parts = []
     for system in systems:
         off = [
-            (c["seed"], off_rule(c))
-            for c in cells
-            if c["dataset"] == dataset and c["size"] == size and c["system"] == system and off_rule(c)
+            c for c in cells if c["dataset"] == dataset and c["size"] in sizes and c["system"] == system and off_rule(c)
         ]
         if off:
-            seeds = ", ".join(str(seed) for seed, _ in sorted(off))
-            parts.append(f"{system} seed{'s' if len(off) > 1 else ''} {seeds} ({sorted(off)[0][1]})")
-    return f"; left out at {size}, selected off the rule: {'; '.join(parts)}" if parts else ""
+            where = ", ".join(str(size) for size in sizes if any(c["size"] == size for c in off))
+            seeds = ", ".join(str(seed) for seed in sorted({c["seed"] for c in off}))
+            parts.append(f"{system} at {where} (seeds {seeds}; e.g. {off_rule(off[0])})")
+    return f"; left out, selected off the rule: {'; '.join(parts)}" if parts else ""
 
 
 def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tuple[List[int], List[float], List[float]]:
@@ -323,7 +322,7 @@ def _ratio_target(cells: List[dict], dataset: str, size: Size, threshold: float,
     tid = "student_f1_vs_teacher" if size == F1_RATIO_SIZE else f"student_f1_vs_teacher_at_{size}"
     desc = f"{dataset}: full student's F1 >= {threshold:.0%} of the teacher's at {size} labeled"
     seeds, student, teacher = _paired(cells, dataset, size, "student_full", "teacher")
-    skipped = left_out(cells, dataset, size, ("student_full", "teacher"))
+    skipped = left_out(cells, dataset, [size], ("student_full", "teacher"))
     if not seeds:
         return _target(
             tid, desc, "missing data", f"no seed with both teacher and student_full at {size} labeled{skipped}"
@@ -418,7 +417,7 @@ def accuracy_targets(
         parts = [_margin_part(p) for p in per_size]
         if missing:
             parts.append(f"no data at {', '.join(map(str, missing))}")
-        skipped = "".join(left_out(cells, dataset, size, (system, baseline)) for size in target_sizes)
+        skipped = left_out(cells, dataset, target_sizes, (system, baseline))
         status = "not met" if failed else ("missing data" if missing or no_interval else "met")
         targets.append(
             _target(

@@ -11,7 +11,6 @@ report checks targets only on results selected by the rule.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -152,13 +151,10 @@ def backfill_selection(metrics_dir: Path, *, datasets: Sequence[str] = (), log: 
     corpus is gone. RETURNS (added, skipped)."""
     import tempfile
 
-    from .common import write_json
+    from .common import result_files, write_json
 
     added = skipped = 0
-    for path in sorted(Path(metrics_dir).glob("*/n*-s*/*.json")):
-        if datasets and path.parent.parent.name not in datasets:
-            continue
-        cell = json.loads(path.read_text(encoding="utf8"))
+    for path, cell in result_files(metrics_dir, datasets):
         if "selection_rule" in cell or "config" not in cell:
             continue
         config = Path(cell["config"]["file"])

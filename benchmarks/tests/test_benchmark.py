@@ -127,20 +127,6 @@ class FakeSteps(Steps):
         return scores
 
 
-@pytest.fixture
-def grid_env(tmp_path):
-    iob2 = write_iob2(tmp_path / "toy.iob2", 80)
-    dataset = BenchmarkDataset("toy", iob2, n_dev=10, n_test=10)
-    (tmp_path / "md" / "vocab").mkdir(parents=True)
-    settings = TrainSettings(
-        teacher_encoder=tmp_path,
-        teacher_config=ROOT / "configs" / "teacher.cfg",
-        student_config=ROOT / "configs" / "student.cfg",
-        baseline_vectors=tmp_path / "md",
-    )
-    return {"dataset": dataset, "settings": settings, "metrics": tmp_path / "metrics", "work": tmp_path / "work"}
-
-
 def _grid(env, steps, **kwargs):
     return run_grid(
         env["dataset"],

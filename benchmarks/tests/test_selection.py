@@ -11,8 +11,6 @@ import pytest
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from benchmarks.accuracy import TrainSettings, run_grid
-from benchmarks.datasets import BenchmarkDataset
 from benchmarks.report import accuracy_targets, aggregate_dataset
 from benchmarks.runner import BenchmarkStepError
 from benchmarks.selection import (
@@ -23,10 +21,9 @@ from benchmarks.selection import (
     off_rule,
     selection_for,
 )
-from benchmarks.tests.test_benchmark import FakeSteps
+from benchmarks.tests.test_benchmark import FakeSteps, _grid
 from benchmarks.tests.util import ON_RULE
 from benchmarks.time_cap import TimeCapReached, create_time_cap
-from tests.fixtures import ROOT, write_toy_iob2
 
 TRAINING = """
 [paths]
@@ -115,29 +112,12 @@ class CappedSteps(FakeSteps):
         return 1.5
 
 
-def test_grid_evaluates_by_the_rule_and_caps_spacys_baselines(tmp_path):
-    dataset = BenchmarkDataset("toy", write_toy_iob2(tmp_path / "toy.iob2", 80), n_dev=10, n_test=10)
-    (tmp_path / "md" / "vocab").mkdir(parents=True)
-    settings = TrainSettings(
-        teacher_encoder=tmp_path,
-        teacher_config=ROOT / "configs" / "teacher.cfg",
-        student_config=ROOT / "configs" / "student.cfg",
-        baseline_vectors=tmp_path / "md",
-        spacy_ner_time_cap=30,
-        student_epochs=2,
-    )
+def test_grid_evaluates_by_the_rule_and_caps_spacys_baselines(grid_env):
+    grid_env["settings"].spacy_ner_time_cap = 30
+    grid_env["settings"].student_epochs = 2
     steps = CappedSteps()
-    metrics = tmp_path / "metrics"
-    result = run_grid(
-        dataset,
-        sizes=[20],
-        seeds=[0],
-        metrics_dir=metrics,
-        work_dir=tmp_path / "work",
-        settings=settings,
-        steps=steps,
-        log=lambda _: None,
-    )
+    metrics = grid_env["metrics"]
+    result = _grid(grid_env, steps, sizes=[20], seeds=[0])
     assert not result.failed and len(result.written) == 6
     overrides = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
     for system, data in overrides.items():
@@ -179,7 +159,7 @@ def test_report_leaves_results_off_the_rule_out_of_targets():
     late = {**ON_RULE, "eval_frequency": 35, "shortest_epoch_steps": 11}
     off = {t["id"]: t for t in accuracy_targets(cells(late), "d", n_seeds_expected=2)}["student_f1_vs_teacher"]
     assert off["status"] == "missing data"
-    assert "teacher seeds 0, 1 (evaluated every 35 steps, its shortest epoch 11)" in off["detail"]
+    assert "teacher at 500 (seeds 0, 1; e.g. evaluated every 35 steps, its shortest epoch 11)" in off["detail"]
     agg = aggregate_dataset("d", cells(None), sizes=[500], seeds=[0, 1], systems=["teacher", "student_full"])
     assert any("teacher: seeds 0, 1 selected off the rule (selection not recorded)" in n for n in agg["notes"])
     assert {r["system"] for r in agg["results"]} == {"teacher", "student_full"}  # still in the tables

@@ -225,6 +225,46 @@ def annotate_command(
         )
 
 
+@app.command("augment")
+def augment_command(
+    labeled: Path = typer.Argument(..., help="Labeled training docs (.spacy), e.g. corpus/train.spacy."),
+    unlabeled: Path = typer.Argument(..., help="Unlabeled docs (.spacy), e.g. corpus/unlabeled.spacy."),
+    output: Path = typer.Argument(..., help="Where the augmented copies go (.spacy, unlabeled docs)."),
+    factor: int = typer.Option(0, "--factor", help="Copies per doc (0: write an empty file)."),
+    seed: int = typer.Option(0, "--seed"),
+    p: float = typer.Option(0.3, "--p", help="Chance that each mention / token / segment is changed."),
+    operations: str = typer.Option(
+        "mention,synonym,shuffle", "--operations", help="Comma-separated: mention, synonym, shuffle."
+    ),
+    vectors: Optional[Path] = typer.Option(
+        None, "--vectors", help="Static vectors folder (`spacy_compact_ner vectors`) for synonym replacement."
+    ),
+) -> None:
+    """Augmented copies of the training sentences for the teacher to annotate (a larger transfer set)."""
+    from .augment import augment_corpus
+
+    for path in (labeled, unlabeled):
+        if not path.is_file():
+            fail(f"not found: {path}")
+    if output.suffix != ".spacy":
+        fail(f"the output must end in .spacy, got {output}")
+    if vectors is not None and not (vectors / "vocab").is_dir():
+        fail(f"vectors not found: {vectors} (build them with `python -m spacy_compact_ner vectors`)")
+    chosen = [op.strip() for op in operations.split(",") if op.strip()]
+    try:
+        stats = augment_corpus(
+            labeled, unlabeled, output, factor=factor, seed=seed, p=p, operations=chosen, vectors=vectors
+        )
+    except ValueError as err:
+        fail(str(err))
+    else:
+        ops = ", ".join(f"{op} {n:,}" for op, n in stats.by_operation.items())
+        typer.echo(
+            f"wrote {output}: {stats.copies:,} copies of {stats.sources:,} docs ({ops}; "
+            f"{stats.unchanged_dropped:,} unchanged copies dropped)"
+        )
+
+
 @app.command("package-meta")
 def package_meta_command(
     scores: Path = typer.Argument(..., help="Test scores written by `spacy evaluate`."),
