@@ -367,22 +367,53 @@ class Cell:
             self._write_result("teacher", train, train_data="labeled")
         return train
 
-    def _distill(self) -> dict:
-        marker = self.corpus_dir / "distill_done.json"
-        distill = self.corpus_dir / "distill.spacy"
+    def _transfer_docs(self, augment_factor: int = 0) -> List[Path]:
+        """The docs of the transfer set: labeled + unlabeled, and their augmented copies."""
+        docs = [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"]
+        return docs + ([self.corpus_dir / f"augmented-x{augment_factor}.spacy"] if augment_factor else [])
+
+    def _distill_path(self, augment_factor: int = 0) -> Path:
+        return self.corpus_dir / (f"distill-aug{augment_factor}.spacy" if augment_factor else "distill.spacy")
+
+    def _distill(self, augment_factor: int = 0) -> dict:
+        """The teacher's annotation of the transfer set (with ``augment_factor`` augmented copies of each
+        doc, `spacy_compact_ner.tools.augment`, seeded by the cell's seed)."""
+        distill = self._distill_path(augment_factor)
+        marker = distill.with_name(distill.stem + "_done.json")
         if marker.is_file() and distill.is_file():
             return json.loads(marker.read_text())
         teacher = self._teacher()
         self.budget.check()
-        self._say(f"annotating labeled + unlabeled docs with the teacher (log: {self.corpus_dir / 'annotate.log'})")
+        augment: Dict[str, object] = {}
+        if augment_factor:
+            from spacy_compact_ner.tools.augment import OPERATIONS, augment_corpus
+
+            vectors = self.settings.student_vectors
+            operations = OPERATIONS if vectors is not None else tuple(op for op in OPERATIONS if op != "synonym")
+            start = time.perf_counter()
+            stats = augment_corpus(
+                self.corpus_dir / "train.spacy",
+                self.corpus_dir / "unlabeled.spacy",
+                self._transfer_docs(augment_factor)[-1],
+                factor=augment_factor,
+                seed=self.seed,
+                operations=operations,
+                vectors=vectors,
+            )
+            augment = {"factor": augment_factor, "copies": stats.copies, "by_operation": stats.by_operation}
+            augment["seconds"] = time.perf_counter() - start
+            self._say(f"augmented: {stats.copies:,} copies of {stats.sources:,} docs")
+        self._say(f"annotating the transfer set with the teacher (log: {self.corpus_dir / 'annotate.log'})")
         seconds = self.steps.annotate(
             self.work / "teacher" / "model-best",
-            [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"],
+            self._transfer_docs(augment_factor),
             distill,
             batch_size=self.settings.annotate_batch_size,
             gpu_id=self.settings.gpu_id,
         )
         done = {"seconds": seconds, "teacher_train_seconds": teacher["seconds"], "date": now_iso()}
+        if augment:
+            done["augment"] = augment
         write_json(marker, done)
         return done
 
@@ -455,21 +486,24 @@ class Cell:
             return
         variant = variant_of(system)
         if system in DISTILLED or variant:
-            extra = self.settings.student_variant(variant).overrides if variant else {}
-            distill = self._distill()
+            spec = self.settings.student_variant(variant) if variant else None
+            factor = spec.augment_factor if spec else 0
+            distill = self._distill(factor)
             train = self._train(
                 system,
                 self.settings.student_config,
                 {
-                    "paths.train": str(self.corpus_dir / "distill.spacy"),
+                    "paths.train": str(self._distill_path(factor)),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
                     **self.settings.student_overrides("student_full" if variant else system),
-                    **extra,
+                    **(spec.overrides if spec else {}),
                 },
-                [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"],  # what distill.spacy holds
+                self._transfer_docs(factor),  # the docs the distill file holds
             )
             upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
+            if "augment" in distill:
+                upstream["augment"] = float(distill["augment"]["seconds"])
             self._write_result(system, train, train_data="distill", upstream=upstream)
         elif system == "student_gold":
             train = self._train(

@@ -44,7 +44,7 @@ def variants_command(
 
     try:
         every = read_variants(variants_file)
-        chosen = select_variants(every, split_list(only))
+        chosen = select_variants(every, split_list(only), config_only=True)
         run_seeds = parse_ints(seeds, name="--seeds")
         overrides = parse_assignments(common, name="--set")
         results = run_variants(
@@ -384,7 +384,7 @@ def benchmark_variant_speed_command(
 
     try:
         all_variants = read_variants(variants_file)
-        chosen = select_variants(all_variants, split_list(only))
+        chosen = select_variants(all_variants, split_list(only), config_only=True)
         thread_counts = _thread_counts(threads)
         settings = SpeedSettings(
             batch_size=batch_size,

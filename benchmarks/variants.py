@@ -42,6 +42,8 @@ class Variant:
     name: str
     overrides: Dict[str, object]
     note: str = ""
+    # Benchmark grid only: augmented copies of each doc in the transfer set the teacher annotates.
+    augment_factor: int = 0
 
     def override_strings(self) -> Dict[str, str]:
         return override_strings(self.overrides)
@@ -64,24 +66,38 @@ def read_variants(path: Path) -> List[Variant]:
             raise VariantsError(f"{path}: variant name {name!r} must be letters, digits and _.+- (it names files)")
         if not isinstance(spec, dict) or not isinstance(spec.get("overrides", {}), dict):
             raise VariantsError(f"{path}: variant {name!r} needs an object with an 'overrides' object")
-        unknown = set(spec) - {"note", "overrides"}
+        unknown = set(spec) - {"note", "overrides", "augment_factor"}
         if unknown:
             raise VariantsError(f"{path}: variant {name!r} has unknown field(s) {sorted(unknown)}")
         overrides = spec.get("overrides", {})
         bad = [key for key in overrides if "." not in key or key.startswith("-")]
         if bad:
             raise VariantsError(f"{path}: variant {name!r}: overrides are dotted config keys without dashes, got {bad}")
-        variants.append(Variant(name, overrides, str(spec.get("note", ""))))
+        factor = spec.get("augment_factor", 0)
+        if not isinstance(factor, int) or isinstance(factor, bool) or factor < 0:
+            raise VariantsError(f"{path}: variant {name!r}: augment_factor must be an integer >= 0, got {factor!r}")
+        variants.append(Variant(name, overrides, str(spec.get("note", "")), factor))
     return variants
 
 
-def select_variants(variants: Sequence[Variant], only: Sequence[str]) -> List[Variant]:
-    """The variants named in ``only`` (all when empty), in file order."""
+def select_variants(variants: Sequence[Variant], only: Sequence[str], *, config_only: bool = False) -> List[Variant]:
+    """The variants named in ``only`` (all when empty), in file order. ``config_only``: for runners
+    that train on a given corpus, which leave out the variants that change the transfer set
+    (``augment_factor``) and refuse them by name."""
     known = {v.name for v in variants}
     missing = [name for name in only if name not in known]
     if missing:
         raise VariantsError(f"unknown variant(s) {missing}; the file has {', '.join(sorted(known))}")
-    return [v for v in variants if not only or v.name in only]
+    chosen = [v for v in variants if not only or v.name in only]
+    if config_only:
+        named = [v.name for v in chosen if v.augment_factor and only]
+        if named:
+            raise VariantsError(
+                f"variant(s) {named} set augment_factor: they change the transfer set, which only the benchmark "
+                "grid builds (`benchmarks accuracy --systems variant.NAME`)"
+            )
+        chosen = [v for v in chosen if not v.augment_factor]
+    return chosen
 
 
 def result_path(metrics_dir: Path, variant: Variant, seed: int) -> Path:
@@ -150,6 +166,8 @@ def run_variants(
     for path, what in ((config, "config"), (train, "training data"), (dev, "dev data")):
         if not Path(path).exists():
             raise VariantsError(f"{what} not found: {path}")
+    if any(v.augment_factor for v in variants):
+        select_variants(variants, [v.name for v in variants], config_only=True)  # raises, naming them
     steps = steps or Steps()
     budget = budget or Budget()
     base = override_strings(common)

@@ -198,3 +198,23 @@ def test_backfill_records_the_interval_from_the_config_version_used(tmp_path):
     assert (added, skipped) == (1, 1)
     rule = json.loads((metrics / "d" / "n20-s0" / "student_gold.json").read_text())["selection_rule"]
     assert rule["shortest_epoch_steps"] == 10 and rule["eval_frequency"] == 200  # the config's own, off the rule
+
+
+def test_an_augmented_variant_gets_its_own_transfer_set(grid_env, tmp_path):
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"aug2": {"note": "x", "overrides": {}, "augment_factor": 2}}))
+    grid_env["settings"].student_variants = variants
+    steps = FakeSteps()
+    result = _grid(grid_env, steps, sizes=[20], seeds=[0], systems=["student_full", "variant.aug2"])
+    assert not result.failed and len(result.written) == 2
+    annotated = [call[2] for call in steps.calls if call[0] == "annotate"]
+    assert len(annotated) == 2 and annotated[1][-1].endswith("corpus/augmented-x2.spacy")
+    corpus = grid_env["work"] / "toy" / "n20-s0" / "corpus"
+    copies = DocBin().from_disk(corpus / "augmented-x2.spacy")
+    assert 0 < len(copies) <= 2 * 80 and (corpus / "distill-aug2.spacy").is_file()
+    trained = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
+    assert trained["variant.aug2"]["paths.train"].endswith("distill-aug2.spacy")
+    assert trained["student_full"]["paths.train"].endswith("corpus/distill.spacy")
+    cell = json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "variant.aug2.json").read_text())
+    assert set(cell["upstream_seconds"]) == {"teacher_train", "annotate", "augment"}
+    assert cell["selection_rule"]["first_epoch_steps"] > 0

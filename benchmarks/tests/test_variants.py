@@ -87,6 +87,7 @@ def _run(files, steps, variants=None, **kwargs):
         ({"x": {"overrides": {"seed": 1}}}, "dotted config keys"),
         ({"x": {"override": {}}}, "unknown field"),
         ({"x": {"overrides": [1]}}, "'overrides' object"),
+        ({"x": {"overrides": {}, "augment_factor": -1}}, "integer >= 0"),
     ],
 )
 def test_read_variants_rejects_bad_files(tmp_path, content, message):
@@ -102,6 +103,21 @@ def test_select_variants_names_unknown_ones(files):
     assert [v.name for v in select_variants(variants, ["fast"])] == ["fast"]
     with pytest.raises(VariantsError, match="nope"):
         select_variants(variants, ["nope"])
+    aug = write_variants(files["variants"].with_name("aug.json"), {"a": {"overrides": {}}, "x2": {"augment_factor": 2}})
+    variants = read_variants(aug)
+    assert [v.name for v in select_variants(variants, [], config_only=True)] == ["a"]  # x2: benchmark grid only
+    with pytest.raises(VariantsError, match="only the benchmark grid"):
+        select_variants(variants, ["x2"], config_only=True)
+    with pytest.raises(VariantsError, match="only the benchmark grid"):
+        run_variants(
+            files["config"],
+            variants,
+            train=files["train"],
+            dev=files["dev"],
+            seeds=[0],
+            metrics_dir=files["variants"].parent / "m",
+            work_dir=files["variants"].parent / "w",
+        )
 
 
 def test_override_values_are_command_line_config_values():
