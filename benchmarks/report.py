@@ -331,11 +331,14 @@ def _ratio_target(cells: List[dict], dataset: str, size: Size, threshold: float,
     ratio = s_mean / t_mean if t_mean > 0 else None
     met = ratio is not None and ratio >= threshold
     partial = "" if len(seeds) >= n_seeds_expected else f"; only {len(seeds)} of {n_seeds_expected} seeds"
+    status = "met" if met else "not met"
+    if met and partial:
+        status = "missing data"  # met on the seeds so far: a target is met on all of them
     ratio_text = f"{ratio:.1%}" if ratio is not None else "undefined (teacher F1 0)"
     return _target(
         tid,
         desc,
-        "met" if met else "not met",
+        status,
         f"student {s_mean:.1f} vs teacher {t_mean:.1f} F1 = {ratio_text} "
         f"(mean over {len(seeds)} paired seeds{partial}){skipped}",
         {
@@ -391,7 +394,7 @@ def accuracy_targets(
             f"{dataset}: {name} beats {who} by >= {margin:.0f} F1 at {', '.join(map(str, target_sizes))} labeled "
             "(the 95% interval above it)"
         )
-        per_size, missing, no_interval, failed = [], [], [], []
+        per_size, missing, no_interval, failed, partial = [], [], [], [], []
         for size in target_sizes:
             seeds, ours, base = _paired(cells, dataset, size, system, baseline)
             if not seeds:
@@ -414,11 +417,15 @@ def accuracy_targets(
                 failed.append(size)
             elif interval is None:
                 no_interval.append(size)  # the mean clears the margin; whether the interval does is unknown
+            elif len(seeds) < n_seeds_expected:
+                partial.append(size)  # cleared on the seeds so far
         parts = [_margin_part(p) for p in per_size]
         if missing:
             parts.append(f"no data at {', '.join(map(str, missing))}")
+        if partial:
+            parts.append(f"cleared at {', '.join(map(str, partial))} on fewer than {n_seeds_expected} seeds")
         skipped = left_out(cells, dataset, target_sizes, (system, baseline))
-        status = "not met" if failed else ("missing data" if missing or no_interval else "met")
+        status = "not met" if failed else ("missing data" if missing or no_interval or partial else "met")
         targets.append(
             _target(
                 tid,
@@ -430,6 +437,7 @@ def accuracy_targets(
                     "per_size": per_size,
                     "missing_sizes": missing,
                     "sizes_without_interval": no_interval,
+                    "sizes_short_of_seeds": partial,
                 },
             )
         )
