@@ -127,9 +127,11 @@ def config_version(path: Path, sha256: Optional[str]) -> Optional[str]:
     import hashlib
     import subprocess
 
+    from spacy_compact_ner.tools.assets import sha256_file
+
     if not sha256:
         return None
-    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
+    if path.is_file() and sha256_file(path) == sha256:
         return path.read_text(encoding="utf8")
     try:
         revs = subprocess.run(
