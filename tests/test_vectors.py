@@ -21,6 +21,7 @@ from spacy_compact_ner.tools.vectors import (
     glove_table,
     pruned_table,
     read_glove,
+    reduce_dims,
 )
 from tests.fixtures import ROOT, TEACHER_OVERRIDES, toy_words, write_tiny_glove
 from tests.util import ents, student_nlp, toy_examples
@@ -107,6 +108,51 @@ def test_vectors_command_writes_and_reports(glove_dir, tmp_path):
     assert "3 rows x 6 dims" in result.output
     result = CliRunner().invoke(app, ["vectors", str(tmp_path / "missing"), str(tmp_path / "w")])
     assert result.exit_code == 1 and "missing" in result.output
+
+
+def test_reduced_dims_keep_keys_and_the_leading_variance(glove_dir, tmp_path):
+    full = glove_table(glove_dir, 10)
+    reduced, kept = reduce_dims(full, 2)
+    assert reduced.shape == (10, 2) and dict(reduced.key2row) == dict(full.key2row)
+    data = numpy.asarray(full.data, dtype="float64")
+    centred = data - data.mean(axis=0)
+    singular = numpy.linalg.svd(centred, compute_uv=False)
+    assert kept == pytest.approx((singular[:2] ** 2).sum() / (singular**2).sum())
+    # The kept coordinates carry exactly the variance of the two leading components.
+    assert (numpy.asarray(reduced.data, dtype="float64") ** 2).sum() == pytest.approx(
+        (singular[:2] ** 2).sum(), rel=1e-5
+    )
+    same, all_kept = reduce_dims(full, 6)
+    assert all_kept == pytest.approx(1.0)
+    # All components: a rotation of the centred rows, so distances between rows are unchanged.
+    rows = numpy.asarray(same.data, dtype="float64")
+    numpy.testing.assert_allclose(
+        numpy.linalg.norm(rows[0] - rows[1:], axis=1), numpy.linalg.norm(centred[0] - centred[1:], axis=1), rtol=1e-5
+    )
+    for bad in (0, 7):
+        with pytest.raises(VectorsError, match="between 1 and the table's 6 dimensions"):
+            reduce_dims(full, bad)
+
+
+def test_vectors_command_reduces_dims_and_the_table_loads(glove_dir, tmp_path):
+    result = CliRunner().invoke(app, ["vectors", str(glove_dir), str(tmp_path / "v"), "--rows", "8", "--dims", "3"])
+    assert result.exit_code == 0, result.output
+    assert "8 rows x 3 dims" in result.output and "of the variance" in result.output
+    nlp = spacy.load(tmp_path / "v")
+    assert nlp.vocab.vectors.shape == (8, 3) and nlp("Alice")[0].has_vector
+    result = CliRunner().invoke(app, ["vectors", str(glove_dir), str(tmp_path / "w"), "--dims", "-1"])
+    assert result.exit_code == 1 and ">= 0" in result.output and not (tmp_path / "w").exists()
+
+
+def test_pruning_a_spacy_table_to_the_most_frequent_words_keys_only_their_forms(glove_dir, tmp_path):
+    build_vectors(glove_dir, tmp_path / "pipeline", n_rows=10)  # every word keyed in 2-3 case forms
+    info = build_vectors(tmp_path / "pipeline", tmp_path / "top3", n_rows=10, rank_source=glove_dir, n_words=3)
+    nlp = spacy.load(tmp_path / "top3")
+    assert (info.rows, nlp.vocab.vectors.shape[0]) == (3, 3)
+    assert {nlp.vocab.strings[k].lower() for k in nlp.vocab.vectors.key2row} == {"the", "for", "paris"}
+    assert nlp("Paris")[0].has_vector and not nlp("alice")[0].has_vector
+    with pytest.raises(VectorsError, match="--words must be >= 0"):
+        build_vectors(tmp_path / "pipeline", tmp_path / "bad", n_rows=10, rank_source=glove_dir, n_words=-1)
 
 
 def test_vectors_load_only_in_initialize(toy_vectors):

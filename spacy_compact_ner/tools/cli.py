@@ -62,18 +62,25 @@ def vectors_command(
     rank_words: Optional[Path] = typer.Option(
         None, "--rank-words", help="GloVe folder whose word order ranks a spaCy pipeline's words by frequency."
     ),
+    words: int = typer.Option(
+        0, "--words", help="With --rank-words: key only this many most frequent words (0: all ranked words)."
+    ),
+    dims: int = typer.Option(
+        0, "--dims", help="Keep this many principal components of the kept rows (a smaller table); 0: all."
+    ),
 ) -> None:
     """Convert GloVe, or prune a spaCy pipeline's vectors, into a table for `[initialize] vectors`."""
     from .vectors import VectorsError, build_vectors
 
     try:
-        info = build_vectors(source, output, n_rows=rows, rank_source=rank_words)
+        info = build_vectors(source, output, n_rows=rows, rank_source=rank_words, n_words=words, dims=dims)
     except VectorsError as err:
         fail(str(err))
     else:
         typer.echo(
             f"wrote {info.output}: {info.rows:,} rows x {info.dims} dims ({info.table_bytes / 1e6:.1f} MB), "
             f"{info.keys:,} keys by {info.attr}"
+            + (f"; the kept components hold {info.variance_kept:.1%} of the variance" if info.variance_kept else "")
         )
 
 

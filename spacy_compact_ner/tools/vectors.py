@@ -7,6 +7,10 @@ Both are pruned by word frequency. GloVe's file order is its corpus frequency or
 order (and most of its 685k keys share rows), so a pruned copy keeps the rows of the most frequent
 words by GloVe's order, with every case variant of those words that the table has.
 
+A table can also be reduced to its first principal components (``reduce_dims``): fewer dimensions
+make a smaller table on disk (en_core_web_md's 300 dims to 64-128) at the cost of the variance the
+dropped components held, which the written table reports.
+
 A model reads vectors only in ``initialize``; ``nlp.to_disk`` then saves the table inside the
 pipeline, so a trained pipeline never needs the source again.
 """
@@ -46,6 +50,8 @@ class VectorsInfo:
     attr: str
     table_bytes: int
     output: str
+    # With reduced dimensions: the share of the source table's variance the kept components hold.
+    variance_kept: Optional[float] = None
 
 
 def read_glove(directory: Path | str) -> Tuple[List[str], numpy.ndarray]:
@@ -135,6 +141,33 @@ def pruned_table(pipeline: Path | str, rank_words: Sequence[str], n_rows: int) -
     return pruned, strings
 
 
+def reduce_dims(table: Vectors, dims: int) -> Tuple[Vectors, float]:
+    """Project ``table`` onto its ``dims`` first principal components (fitted on its own rows, centred).
+
+    Every key keeps its row; the rows become their coordinates along the components, largest first,
+    so nearest neighbours by cosine change only as much as the dropped variance allows.
+    RETURNS (Tuple[Vectors, float]): The reduced table (same strings, same attr) and the share of the
+        table's variance the kept components hold.
+    RAISES VectorsError: If ``dims`` is not between 1 and the table's width.
+    """
+    n_rows, width = table.shape
+    if not 1 <= dims <= width:
+        raise VectorsError(f"--dims must be between 1 and the table's {width} dimensions, got {dims}")
+    data = numpy.asarray(table.data, dtype="float64")
+    centred = data - data.mean(axis=0)
+    _, singular, components = numpy.linalg.svd(centred, full_matrices=False)
+    variance = singular**2
+    kept = float(variance[:dims].sum() / variance.sum()) if variance.sum() > 0 else 1.0
+    reduced = numpy.ascontiguousarray(centred @ components[:dims].T, dtype="float32")
+    out = Vectors(
+        strings=table.strings, shape=reduced.shape, name=f"{table.name or 'vectors'}_pca{dims}", attr=_attr_name(table)
+    )
+    out.data[:] = reduced
+    for key, row in table.key2row.items():
+        out.add(key, row=row)
+    return out, kept
+
+
 def write_vectors(table: Vectors, output: Path | str, *, source: str, kind: str, lang: str = "en") -> VectorsInfo:
     """Save ``table`` as a blank ``lang`` pipeline folder, usable as ``[initialize] vectors``."""
     output = Path(output)
@@ -166,25 +199,46 @@ def write_vectors(table: Vectors, output: Path | str, *, source: str, kind: str,
 
 
 def build_vectors(
-    source: Path | str, output: Path | str, *, n_rows: int, rank_source: Optional[Path | str] = None
+    source: Path | str,
+    output: Path | str,
+    *,
+    n_rows: int,
+    rank_source: Optional[Path | str] = None,
+    n_words: int = 0,
+    dims: int = 0,
 ) -> VectorsInfo:
     """Convert or prune ``source`` (a GloVe folder or a spaCy pipeline) into ``output``.
 
     rank_source (Path): The GloVe folder whose word order ranks a spaCy table's words (needed for
         a spaCy pipeline source).
+    n_words (int): For a spaCy pipeline source, key only the case forms of this many most frequent
+        words (0: every ranked word whose row is kept). Each key costs about 25 bytes on disk (its hash,
+        row and string): en_core_web_md's 20,000 rows are shared by ~450,000 keys of GloVe's words.
+    dims (int): Keep this many principal components of the pruned table (``reduce_dims``); 0 keeps all.
     """
     source = Path(source)
+    if dims < 0:
+        raise VectorsError(f"--dims must be >= 0 (0 keeps every dimension), got {dims}")
     if (source / GLOVE_VECTORS).is_file():
-        return write_vectors(glove_table(source, n_rows), output, source=str(source), kind="glove")
-    if (source / "vocab" / "vectors").is_file() or (source / "vectors").is_file():
+        table, kind = glove_table(source, n_rows), "glove"
+    elif (source / "vocab" / "vectors").is_file() or (source / "vectors").is_file():
         if rank_source is None:
             raise VectorsError(
                 f"pruning the vectors of {source} needs --rank-words, a GloVe folder for word frequencies"
             )
+        if n_words < 0:
+            raise VectorsError(f"--words must be >= 0 (0: every ranked word), got {n_words}")
         words, _ = read_glove(rank_source)
-        table, _ = pruned_table(source, words, n_rows)
-        return write_vectors(table, output, source=str(source), kind="spacy-pruned")
-    raise VectorsError(f"{source} is neither a GloVe folder ({GLOVE_VECTORS}) nor a spaCy pipeline with vectors")
+        words = words[:n_words] if n_words else words
+        (table, _), kind = pruned_table(source, words, n_rows), "spacy-pruned"
+    else:
+        raise VectorsError(f"{source} is neither a GloVe folder ({GLOVE_VECTORS}) nor a spaCy pipeline with vectors")
+    if not dims:
+        return write_vectors(table, output, source=str(source), kind=kind)
+    reduced, kept = reduce_dims(table, dims)
+    info = write_vectors(reduced, output, source=str(source), kind=f"{kind}-pca")
+    info.variance_kept = kept
+    return info
 
 
 def _check_rows(n_rows: int, available: int) -> int:
