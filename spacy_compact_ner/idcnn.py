@@ -2,14 +2,16 @@
 Strubell et al. 2017)."""
 
 import importlib
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy
 from spacy.ml.models.tok2vec import MultiHashEmbed
 from spacy.tokens import Doc
 from spacy.util import registry
+from spacy.vectors import Mode, Vectors
 from thinc.api import Maxout, Model, chain, list2ragged, ragged2list, residual, with_array
 from thinc.types import Floats2d, Ints1d, Ragged
+from thinc.util import to_numpy
 
 from .cpu_ops import use_cpu_gemm
 from .lean import (
@@ -23,6 +25,7 @@ from .lean import (
 )
 
 _RESIDUAL_FORWARD = importlib.import_module("thinc.layers.residual").forward
+_CONCATENATE_FORWARD = importlib.import_module("thinc.layers.concatenate").forward
 
 
 @registry.architectures("spacy-compact-ner.IDCNN.v1")
@@ -67,7 +70,36 @@ def build_idcnn_encoder(
     model = chain(embed, list2ragged(), encoder, ragged2list())
     model.set_ref("embed", embed)
     model.attrs["receptive_field"] = 1 + n_iter * sum(dilations)
-    return use_cpu_gemm(release_activations(fuse_maxout_layernorm(model)), cpu_gemm)
+    release_activations(fuse_maxout_layernorm(model))
+    if _embed_parts(embed) is not None:
+        embed._func = embed_forward
+    model._func = idcnn_forward
+    return use_cpu_gemm(model, cpu_gemm)
+
+
+def idcnn_forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List, Callable]:
+    """``chain(embed, list2ragged, encoder, ragged2list)``: thinc's chain for training; at inference
+    ``idcnn_inference``, split into one array per doc."""
+    if is_train:
+        return _CHAIN_FORWARD(model, docs, is_train)
+    return split_rows(idcnn_inference(model, docs)), _no_backprop
+
+
+def idcnn_inference(model: Model[List[Doc], List[Floats2d]], docs: List[Doc]) -> Ragged:
+    """The encoder's output at inference as one Ragged: the embedding's rows go to the convolutions
+    without being split per doc and concatenated again."""
+    embed, _list2ragged, encoder, _ragged2list = model.layers
+    Xr = embed_inference(embed, docs) if embed._func is embed_forward else None
+    if Xr is None:
+        Xr = _list2ragged(embed(docs, is_train=False)[0], is_train=False)[0]
+    return encoder(Xr, is_train=False)[0]
+
+
+def split_rows(Xr: Ragged) -> List[Floats2d]:
+    """One view of ``Xr``'s rows per doc (thinc's ``ragged2list`` without ``numpy.split``)."""
+    X = Xr.dataXd
+    ends = to_numpy(Xr.lengths).cumsum().tolist()
+    return [X[start:end] for start, end in zip([0] + ends[:-1], ends)]
 
 
 def _conv(width: int, dilation: int, pieces: int) -> Model[Ragged, Ragged]:
@@ -184,3 +216,136 @@ def _window_forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, C
         return Ragged(dX, Xr.lengths)
 
     return Ragged(Y, Xr.lengths), backprop
+
+
+# ---------------------------------------------------------------------------------------------------
+# spaCy's MultiHashEmbed at inference
+#
+# ``chain(concatenate(chain(extract_features, list2ragged, with_array(concatenate(hash embeddings))),
+# static_vectors), with_array(Maxout(normalize=True)), ragged2list)`` (or the same without the static
+# vectors). The maxout's product with the concatenation is a sum of one product per block, and a hash
+# embedding's block is the sum of four rows of its table: so ``table @ W_block`` is computed once (and
+# again only when the weights change) and each token's sum of products is one gather of 4 rows per
+# table; the static vectors' two products are folded into one (nM, nP * nO) matrix. No concatenation
+# and no per-token product of the hash blocks remain; the result equals thinc's to float32 rounding.
+# Parameters and structure are unchanged; training runs thinc's own forwards.
+
+
+class _EmbedParts:
+    def __init__(self, features: Model, hash_embeds: List[Model], static_vectors: Optional[Model], maxout_ln):
+        self.features = features
+        self.hash_embeds = hash_embeds
+        self.static_vectors = static_vectors
+        self.maxout, self.layernorm = maxout_ln
+
+
+def _embed_parts(model: Model) -> Optional[_EmbedParts]:
+    """The parts of a MultiHashEmbed ``model``, or None if it is not built as spaCy builds it."""
+    layers = model.layers
+    static_vectors = None
+    if len(layers) == 3 and layers[0]._func is _CONCATENATE_FORWARD and len(layers[0].layers) == 2:
+        branch, static_vectors = layers[0].layers
+        if static_vectors.name != "static_vectors":
+            return None
+        front = branch.layers
+    elif len(layers) == 5:
+        front = layers[:3]
+    else:
+        return None
+    if [layer.name for layer in front[:2]] != ["extract_features", "list2ragged"] or len(front) != 3:
+        return None
+    if layers[-1].name != "ragged2list" or len(front[2].layers) != 1:
+        return None
+    hash_concat = front[2].layers[0]
+    if hash_concat._func is not _CONCATENATE_FORWARD:
+        return None
+    hash_embeds = []
+    for node in hash_concat.layers:
+        if [layer.name for layer in node.layers] != ["ints-getitem", "hashembed"]:
+            return None
+        hash_embeds.append(node.layers[1])
+    try:
+        maxout_ln = _maxout_and_layernorm(layers[-2])
+    except ValueError:
+        return None
+    return _EmbedParts(front[0], hash_embeds, static_vectors, maxout_ln)
+
+
+def embed_forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List, Callable]:
+    """MultiHashEmbed: thinc's chain for training; at inference ``embed_inference``, split per doc."""
+    if not is_train:
+        Xr = embed_inference(model, docs)
+        if Xr is not None:
+            return split_rows(Xr), _no_backprop
+    return _CHAIN_FORWARD(model, docs, is_train)
+
+
+def embed_inference(model: Model[List[Doc], List[Floats2d]], docs: List[Doc]) -> Optional[Ragged]:
+    """The embedding of ``docs`` as one Ragged (None where the fused path does not apply: no tokens,
+    spans instead of docs, or vectors other than spaCy's default table)."""
+    parts = _embed_parts(model)
+    if parts is None or not docs or not all(isinstance(doc, Doc) for doc in docs):
+        return None
+    lengths = [len(doc) for doc in docs]
+    if not sum(lengths):
+        return None
+    sv = parts.static_vectors
+    vectors = docs[0].vocab.vectors if sv is not None else None
+    if sv is not None and not (isinstance(vectors, Vectors) and vectors.mode == Mode.default):
+        return None
+    ops = parts.maxout.ops
+    xp = ops.xp
+    columns = list(parts.features.attrs["columns"])
+    if sv is not None:
+        columns.append(getattr(vectors, "attr", "ORTH"))
+    features = numpy.concatenate([doc.to_array(columns).reshape(len(doc), len(columns)) for doc in docs])
+    features = features.astype("uint64", copy=False)
+    W_blocks, b_blocks = piecewise_maxout_weights(parts.maxout)
+    table, offsets = _hash_product_table(parts, W_blocks)
+    keys = []
+    for embed, offset in zip(parts.hash_embeds, offsets):
+        ids = ops.asarray(numpy.ascontiguousarray(features[:, embed.attrs["column"]]))
+        keys.append(ops.hash(ids, embed.attrs["seed"]) % embed.get_dim("nV") + offset)
+    Y = ops.gather_add(table, xp.concatenate(keys, axis=1))
+    if sv is not None:
+        rows = vectors.find(keys=features[:, -1])
+        V = ops.as_contig(ops.asarray(vectors.data)[rows])
+        V[rows < 0] = 0.0  # keys without a vector embed as zeros
+        width = sum(embed.get_dim("nO") for embed in parts.hash_embeds)
+        # (V @ W_sv.T) @ W_block == V @ (W_sv.T @ W_block)
+        folded = ops.gemm(ops.as_contig(sv.get_param("W")), ops.as_contig(W_blocks[width:]), trans1=True)
+        Y += ops.gemm(V, folded)
+    out = maxout_layernorm_finish(parts.maxout, parts.layernorm, Y, b_blocks)
+    return Ragged(out, ops.asarray1i(lengths))
+
+
+# maxout node id -> (the weights the table was made from, the table, each hash embedding's first row)
+_PRODUCT_TABLES: Dict[int, Tuple[List, Floats2d, List[int]]] = {}
+_MAX_TABLES = 8
+
+
+def _hash_product_table(parts: _EmbedParts, W_blocks: Floats2d) -> Tuple[Floats2d, List[int]]:
+    """Every hash embedding's table times its block of the maxout's weights, stacked (the rows of
+    embedding ``k`` start at ``offsets[k]``). Kept while the weights are equal to those it was made
+    from (training changes them in place, so they are compared, not their identity)."""
+    ops = parts.maxout.ops
+    xp = ops.xp
+    weights = [parts.maxout.get_param("W")] + [embed.get_param("E") for embed in parts.hash_embeds]
+    cached = _PRODUCT_TABLES.get(parts.maxout.id)
+    if cached is not None and all(a.shape == b.shape and xp.array_equal(a, b) for a, b in zip(cached[0], weights)):
+        return cached[1], cached[2]
+    products = []
+    offsets = []
+    row = start = 0
+    for embed in parts.hash_embeds:
+        E = ops.as_contig(embed.get_param("E"))
+        width = E.shape[1]
+        products.append(ops.gemm(E, ops.as_contig(W_blocks[row : row + width])))
+        offsets.append(start)
+        row += width
+        start += E.shape[0]
+    table = xp.concatenate(products)
+    if len(_PRODUCT_TABLES) >= _MAX_TABLES:
+        _PRODUCT_TABLES.pop(next(iter(_PRODUCT_TABLES)))
+    _PRODUCT_TABLES[parts.maxout.id] = ([w.copy() for w in weights], table, offsets)
+    return table, offsets

@@ -7,6 +7,7 @@ import pytest
 from thinc.api import Maxout
 from thinc.types import Ragged
 
+from spacy_compact_ner.classifier import classifier_forward
 from spacy_compact_ner.idcnn import (
     _RESIDUAL_FORWARD,
     _conv,
@@ -14,6 +15,8 @@ from spacy_compact_ner.idcnn import (
     build_idcnn_encoder,
     conv_forward,
     dilated_window,
+    embed_forward,
+    idcnn_forward,
     residual_conv_forward,
 )
 from spacy_compact_ner.lean import _CHAIN_FORWARD, fuse_maxout_layernorm, lean_chain_forward, maxout_layernorm_forward
@@ -24,6 +27,9 @@ THINC_FORWARDS = {
     maxout_layernorm_forward: _CHAIN_FORWARD,
     conv_forward: _CHAIN_FORWARD,
     residual_conv_forward: _RESIDUAL_FORWARD,
+    embed_forward: _CHAIN_FORWARD,
+    idcnn_forward: _CHAIN_FORWARD,
+    classifier_forward: _CHAIN_FORWARD,
 }
 
 

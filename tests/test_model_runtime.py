@@ -1,5 +1,6 @@
-"""How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py), and the
-batched decoding gives the same entities as the per-doc decoder it replaced."""
+"""How the models run: no activations kept at inference (lean.py), the CPU gemm (cpu_ops.py), the
+fused embedding and no per-doc split between the layers (idcnn.py, classifier.py), and the batched
+decoding gives the same entities as the per-doc decoder it replaced."""
 
 import tracemalloc
 import unicodedata
@@ -7,10 +8,13 @@ import unicodedata
 import numpy
 import pytest
 from spacy.tokens import Span, SpanGroup
+from spacy.vectors import Vectors
 
 from spacy_compact_ner.cpu_ops import use_cpu_gemm
 from spacy_compact_ner.decoding import log_softmax, tags_to_spans
+from spacy_compact_ner.idcnn import _PRODUCT_TABLES, embed_forward
 from spacy_compact_ner.lean import _CHAIN_FORWARD, lean_chain_forward
+from tests.fixtures import toy_words
 from tests.test_decoding import reference_viterbi
 from tests.test_idcnn import THINC_FORWARDS, thinc_forwards
 from tests.util import ents, student_nlp, toy_examples, train
@@ -19,6 +23,29 @@ from tests.util import ents, student_nlp, toy_examples, train
 @pytest.fixture(scope="module")
 def trained():
     nlp = student_nlp(**{"components.ner.model.tok2vec.width": 64})
+    examples = toy_examples(nlp, 30)
+    return train(nlp, examples, steps=5), examples
+
+
+# The small network of docs/results.md "Student variants" (no maxout pieces, 2 iterations), with static
+# vectors: the embedding's fused path with its static-vectors block.
+SMALL_STUDENT = {
+    "components.ner.model.tok2vec.width": 16,
+    "components.ner.model.tok2vec.maxout_pieces": 1,
+    "components.ner.model.tok2vec.n_iter": 2,
+    "components.ner.model.tok2vec.include_static_vectors": True,
+    "initialize.before_init": None,
+}
+
+
+@pytest.fixture(scope="module")
+def trained_small():
+    nlp = student_nlp(**SMALL_STUDENT)
+    words = list(toy_words())[::2]  # half the words have a vector: rows found and missing
+    rng = numpy.random.default_rng(0)
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=rng.normal(size=(len(words), 6)).astype("float32"))
+    for row, word in enumerate(words):
+        nlp.vocab.vectors.add(nlp.vocab.strings.add(word), row=row)
     examples = toy_examples(nlp, 30)
     return train(nlp, examples, steps=5), examples
 
@@ -194,11 +221,12 @@ def test_batched_decoding_gives_the_same_entities_and_scores(trained):
     numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-6)
 
 
-def test_same_entities_as_the_code_before(trained):
+@pytest.mark.parametrize("student", ["trained", "trained_small"])
+def test_same_entities_as_the_code_before(student, request):
     """The whole inference (fused forwards, batched decoding) against the code before it (thinc's
-    forwards, per-doc decoding), through ``nlp.pipe`` on a trained student: the same entities and
-    span scores."""
-    nlp, examples = trained
+    forwards, per-doc decoding), through ``nlp.pipe`` on a trained student (the default network and
+    the small one with static vectors): the same entities and span scores."""
+    nlp, examples = request.getfixturevalue(student)
     ner = nlp.get_pipe("ner")
     texts = [doc.text for doc in _many_docs(nlp, examples, 300)]
     new = list(nlp.pipe(texts, batch_size=64))
@@ -212,3 +240,37 @@ def test_same_entities_as_the_code_before(trained):
     assert sum(len(e[0]) for e in expected) > 50
     assert [g[:2] for g in got] == [e[:2] for e in expected]
     numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-4)
+
+
+def test_small_student_runs_the_fused_embedding(trained_small):
+    nlp, examples = trained_small
+    model = nlp.get_pipe("ner").model
+    assert [node._func for node in model.walk()].count(embed_forward) == 1
+    assert any(node.name == "static_vectors" for node in model.walk())
+    docs = _docs(nlp, examples, 8)
+    fast = model.predict(docs)
+    with thinc_forwards(model):
+        reference = model.predict(docs)
+    assert [a.shape for a in fast] == [b.shape for b in reference]
+    for a, b in zip(fast, reference):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_product_tables_follow_the_weights(trained_small):
+    """The embedding's cached table products are remade when training changes the weights in place."""
+    nlp, examples = trained_small
+    model = nlp.get_pipe("ner").model
+    docs = _docs(nlp, examples, 4)
+    model.predict(docs)
+    E = next(node for node in model.walk() if node.name == "hashembed").get_param("E")
+    saved = E.copy()
+    try:
+        E += 0.5  # in place, as the optimizer does
+        fast = model.predict(docs)
+        with thinc_forwards(model):
+            reference = model.predict(docs)
+        for a, b in zip(fast, reference):
+            numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    finally:
+        E[...] = saved
+    assert len(_PRODUCT_TABLES) <= 8
