@@ -232,6 +232,57 @@ def annotate_command(
         )
 
 
+@app.command("crossfit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def crossfit_command(
+    ctx: typer.Context,
+    labeled: Path = typer.Argument(..., help="Labeled training docs (.spacy), e.g. corpus/train.spacy."),
+    output: Path = typer.Argument(..., help="The annotated transfer set (.spacy), e.g. corpus/distill.spacy."),
+    dev: Path = typer.Option(..., "--dev", help="Dev docs every fold's teacher selects its checkpoint on."),
+    unlabeled: Optional[List[Path]] = typer.Option(
+        None, "--unlabeled", help="Unlabeled (or augmented) docs, .spacy or .txt (repeatable): the teachers' mean."
+    ),
+    config: Path = typer.Option(Path("configs/teacher.cfg"), "--config", help="The teacher's training config."),
+    folds: int = typer.Option(5, "--folds", help="Number of folds (and teachers), >= 2."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fold split."),
+    work_dir: Path = typer.Option(Path("training/crossfit"), "--work-dir", help="Folds and teachers go here."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Docs per teacher batch when annotating."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU."),
+) -> None:
+    """Cross-fitted annotation: k teachers on k-1 folds each annotate the fold they did not see; the
+    unlabeled docs get their mean. Further --section.key value options override every teacher's config."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .crossfit import crossfit_annotate
+
+    if output.suffix != ".spacy":
+        fail(f"the output must end in .spacy, got {output}")
+    try:
+        overrides = parse_config_overrides(ctx.args)
+        stats = crossfit_annotate(
+            labeled,
+            output,
+            config=config,
+            dev=dev,
+            unlabeled=unlabeled or (),
+            folds=folds,
+            seed=seed,
+            work_dir=work_dir,
+            overrides=overrides,
+            batch_size=batch_size,
+            gpu_id=gpu_id,
+            log=typer.echo,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    else:
+        f1 = ", ".join(f"{f.dev_f1 * 100:.1f}" if f.dev_f1 is not None else "-" for f in stats.folds)
+        typer.echo(
+            f"wrote {output}: {stats.labeled_docs} labeled docs annotated by the fold they were held out of, "
+            f"{stats.unlabeled_docs} unlabeled by the mean of {len(stats.folds)} teachers (dev F1 {f1}); "
+            f"{stats.seconds / 60:.1f} min"
+        )
+
+
 @app.command("augment")
 def augment_command(
     labeled: Path = typer.Argument(..., help="Labeled training docs (.spacy), e.g. corpus/train.spacy."),
