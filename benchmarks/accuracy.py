@@ -372,13 +372,17 @@ class Cell:
         docs = [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"]
         return docs + ([self.corpus_dir / f"augmented-x{augment_factor}.spacy"] if augment_factor else [])
 
-    def _distill_path(self, augment_factor: int = 0) -> Path:
-        return self.corpus_dir / (f"distill-aug{augment_factor}.spacy" if augment_factor else "distill.spacy")
+    def _distill_path(self, augment_factor: int = 0, crossfit_folds: int = 0) -> Path:
+        aug = f"-aug{augment_factor}" if augment_factor else ""
+        return self.corpus_dir / (f"distill{aug}" + (f"-cf{crossfit_folds}" if crossfit_folds else "") + ".spacy")
 
-    def _distill(self, augment_factor: int = 0) -> dict:
+    def _distill(self, augment_factor: int = 0, crossfit_folds: int = 0) -> dict:
         """The teacher's annotation of the transfer set (with ``augment_factor`` augmented copies of each
-        doc, `spacy_compact_ner.tools.augment`, seeded by the cell's seed)."""
-        distill = self._distill_path(augment_factor)
+        doc, `spacy_compact_ner.tools.augment`, seeded by the cell's seed). With ``crossfit_folds``, that many
+        teachers trained on the other folds of the labeled sample annotate it instead
+        (`spacy_compact_ner.tools.crossfit`, folds seeded by the cell's seed): each evaluates on dev every
+        ``(k - 1) / k`` of the cell teacher's interval, as its epochs are that much shorter."""
+        distill = self._distill_path(augment_factor, crossfit_folds)
         marker = distill.with_name(distill.stem + "_done.json")
         if marker.is_file() and distill.is_file():
             return json.loads(marker.read_text())
@@ -403,17 +407,46 @@ class Cell:
             augment = {"factor": augment_factor, "copies": stats.copies, "by_operation": stats.by_operation}
             augment["seconds"] = time.perf_counter() - start
             self._say(f"augmented: {stats.copies:,} copies of {stats.sources:,} docs")
-        self._say(f"annotating the transfer set with the teacher (log: {self.corpus_dir / 'annotate.log'})")
-        seconds = self.steps.annotate(
-            self.work / "teacher" / "model-best",
-            self._transfer_docs(augment_factor),
-            distill,
-            batch_size=self.settings.annotate_batch_size,
-            gpu_id=self.settings.gpu_id,
-        )
+        crossfit: Dict[str, object] = {}
+        if crossfit_folds:
+            teacher_every = int((teacher.get("selection_rule") or {}).get("eval_frequency", 100))
+            every = max(1, teacher_every * (crossfit_folds - 1) // crossfit_folds)
+            crossfit = {"folds": crossfit_folds, "eval_frequency": every}
+            self._say(
+                f"annotating the transfer set with {crossfit_folds} cross-fitted teachers "
+                f"(log: {distill.with_suffix('.log')})"
+            )
+            seconds = self.steps.crossfit(
+                self.corpus_dir / "train.spacy",
+                self._transfer_docs(augment_factor)[1:],
+                distill,
+                config=self.settings.teacher_config,
+                dev=self.corpus_dir / "dev.spacy",
+                folds=crossfit_folds,
+                seed=self.seed,
+                work_dir=self.work / f"crossfit-{crossfit_folds}",
+                overrides={
+                    "system.seed": self.seed,
+                    **self.settings.teacher_overrides(),
+                    "training.eval_frequency": every,
+                },
+                batch_size=self.settings.annotate_batch_size,
+                gpu_id=self.settings.gpu_id,
+            )
+        else:
+            self._say(f"annotating the transfer set with the teacher (log: {self.corpus_dir / 'annotate.log'})")
+            seconds = self.steps.annotate(
+                self.work / "teacher" / "model-best",
+                self._transfer_docs(augment_factor),
+                distill,
+                batch_size=self.settings.annotate_batch_size,
+                gpu_id=self.settings.gpu_id,
+            )
         done = {"seconds": seconds, "teacher_train_seconds": teacher["seconds"], "date": now_iso()}
         if augment:
             done["augment"] = augment
+        if crossfit:
+            done["crossfit"] = crossfit
         write_json(marker, done)
         return done
 
@@ -487,13 +520,13 @@ class Cell:
         variant = variant_of(system)
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
-            factor = spec.augment_factor if spec else 0
-            distill = self._distill(factor)
+            factor, folds = (spec.augment_factor, spec.crossfit_folds) if spec else (0, 0)
+            distill = self._distill(factor, folds)
             train = self._train(
                 system,
                 self.settings.student_config,
                 {
-                    "paths.train": str(self._distill_path(factor)),
+                    "paths.train": str(self._distill_path(factor, folds)),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
                     **self.settings.student_overrides("student_full" if variant else system),
@@ -501,7 +534,9 @@ class Cell:
                 },
                 self._transfer_docs(factor),  # the docs the distill file holds
             )
-            upstream = {"teacher_train": float(distill["teacher_train_seconds"]), "annotate": float(distill["seconds"])}
+            # A cross-fitted transfer set's seconds include its fold teachers' training.
+            annotation = "crossfit" if "crossfit" in distill else "annotate"
+            upstream = {"teacher_train": float(distill["teacher_train_seconds"]), annotation: float(distill["seconds"])}
             if "augment" in distill:
                 upstream["augment"] = float(distill["augment"]["seconds"])
             self._write_result(system, train, train_data="distill", upstream=upstream)

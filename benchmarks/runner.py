@@ -28,7 +28,7 @@ class BudgetExhausted(Exception):
 class Steps:
     """The expensive steps, each a subprocess whose output goes to a log file.
 
-    The grid calls only these three methods, so a test can replace them with fakes.
+    The grid calls only these methods, so a test can replace them with fakes.
     """
 
     def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
@@ -74,6 +74,31 @@ class Steps:
             str(gpu_id),
         ]
         return self._run(cmd, output.parent / "annotate.log")
+
+    def crossfit(
+        self,
+        labeled: Path,
+        unlabeled: Sequence[Path],
+        output: Path,
+        *,
+        config: Path,
+        dev: Path,
+        folds: int,
+        seed: int,
+        work_dir: Path,
+        overrides: Dict[str, object],
+        batch_size: int,
+        gpu_id: int,
+    ) -> float:
+        """``spacy_compact_ner crossfit``: ``folds`` teachers, each annotating the labeled fold it did not see."""
+        cmd = [self.python, "-m", "spacy_compact_ner", "crossfit", str(labeled), str(output), "--dev", str(dev)]
+        for path in unlabeled:
+            cmd += ["--unlabeled", str(path)]
+        cmd += ["--config", str(config), "--folds", str(folds), "--seed", str(seed), "--work-dir", str(work_dir)]
+        cmd += ["--batch-size", str(batch_size), "--gpu-id", str(gpu_id)]
+        for key, value in overrides.items():
+            cmd += [f"--{key}", override_value(value)]
+        return self._run(cmd, output.parent / f"{output.stem}.log")
 
     def evaluate(self, model: Path, data: Path, output: Path, *, gpu_id: int) -> dict:
         cmd = [

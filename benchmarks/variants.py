@@ -44,6 +44,13 @@ class Variant:
     note: str = ""
     # Benchmark grid only: augmented copies of each doc in the transfer set the teacher annotates.
     augment_factor: int = 0
+    # Benchmark grid only: the transfer set annotated by this many cross-fitted teachers (0: the cell's teacher).
+    crossfit_folds: int = 0
+
+    @property
+    def changes_data(self) -> bool:
+        """Whether the variant changes the transfer set (which only the benchmark grid builds)."""
+        return bool(self.augment_factor or self.crossfit_folds)
 
     def override_strings(self) -> Dict[str, str]:
         return override_strings(self.overrides)
@@ -66,7 +73,7 @@ def read_variants(path: Path) -> List[Variant]:
             raise VariantsError(f"{path}: variant name {name!r} must be letters, digits and _.+- (it names files)")
         if not isinstance(spec, dict) or not isinstance(spec.get("overrides", {}), dict):
             raise VariantsError(f"{path}: variant {name!r} needs an object with an 'overrides' object")
-        unknown = set(spec) - {"note", "overrides", "augment_factor"}
+        unknown = set(spec) - {"note", "overrides", "augment_factor", "crossfit_folds"}
         if unknown:
             raise VariantsError(f"{path}: variant {name!r} has unknown field(s) {sorted(unknown)}")
         overrides = spec.get("overrides", {})
@@ -76,27 +83,30 @@ def read_variants(path: Path) -> List[Variant]:
         factor = spec.get("augment_factor", 0)
         if not isinstance(factor, int) or isinstance(factor, bool) or factor < 0:
             raise VariantsError(f"{path}: variant {name!r}: augment_factor must be an integer >= 0, got {factor!r}")
-        variants.append(Variant(name, overrides, str(spec.get("note", "")), factor))
+        folds = spec.get("crossfit_folds", 0)
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 0 or folds == 1:
+            raise VariantsError(f"{path}: variant {name!r}: crossfit_folds must be 0 or an integer >= 2, got {folds!r}")
+        variants.append(Variant(name, overrides, str(spec.get("note", "")), factor, folds))
     return variants
 
 
 def select_variants(variants: Sequence[Variant], only: Sequence[str], *, config_only: bool = False) -> List[Variant]:
     """The variants named in ``only`` (all when empty), in file order. ``config_only``: for runners
     that train on a given corpus, which leave out the variants that change the transfer set
-    (``augment_factor``) and refuse them by name."""
+    (``augment_factor``, ``crossfit_folds``) and refuse them by name."""
     known = {v.name for v in variants}
     missing = [name for name in only if name not in known]
     if missing:
         raise VariantsError(f"unknown variant(s) {missing}; the file has {', '.join(sorted(known))}")
     chosen = [v for v in variants if not only or v.name in only]
     if config_only:
-        named = [v.name for v in chosen if v.augment_factor and only]
+        named = [v.name for v in chosen if v.changes_data and only]
         if named:
             raise VariantsError(
-                f"variant(s) {named} set augment_factor: they change the transfer set, which only the benchmark "
-                "grid builds (`benchmarks accuracy --systems variant.NAME`)"
+                f"variant(s) {named} set augment_factor or crossfit_folds: they change the transfer set, which only "
+                "the benchmark grid builds (`benchmarks accuracy --systems variant.NAME`)"
             )
-        chosen = [v for v in chosen if not v.augment_factor]
+        chosen = [v for v in chosen if not v.changes_data]
     return chosen
 
 
@@ -166,7 +176,7 @@ def run_variants(
     for path, what in ((config, "config"), (train, "training data"), (dev, "dev data")):
         if not Path(path).exists():
             raise VariantsError(f"{what} not found: {path}")
-    if any(v.augment_factor for v in variants):
+    if any(v.changes_data for v in variants):
         select_variants(variants, [v.name for v in variants], config_only=True)  # raises, naming them
     steps = steps or Steps()
     budget = budget or Budget()

@@ -119,6 +119,11 @@ class FakeSteps(Steps):
         Path(output).write_bytes(b"distill")
         return 2.0
 
+    def crossfit(self, labeled, unlabeled, output, *, config, dev, folds, seed, work_dir, overrides, **kwargs):
+        self.calls.append(("crossfit", str(labeled), [str(p) for p in unlabeled], folds, seed, dict(overrides)))
+        Path(output).write_bytes(b"crossfit")
+        return 30.0
+
     def evaluate(self, model, data, output, *, gpu_id):
         system = Path(model).parent.name
         self.calls.append(("evaluate", system))

@@ -218,3 +218,22 @@ def test_an_augmented_variant_gets_its_own_transfer_set(grid_env, tmp_path):
     cell = json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "variant.aug2.json").read_text())
     assert set(cell["upstream_seconds"]) == {"teacher_train", "annotate", "augment"}
     assert cell["selection_rule"]["first_epoch_steps"] > 0
+
+
+def test_a_crossfit_variant_is_annotated_by_fold_teachers_evaluated_as_often(grid_env, tmp_path):
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"cf3": {"overrides": {}, "crossfit_folds": 3}}))
+    grid_env["settings"].student_variants = variants
+    steps = FakeSteps()
+    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=["teacher", "variant.cf3"])
+    assert not result.failed and len(result.written) == 2
+    teacher_every = next(call[2] for call in steps.calls if call[:2] == ("train", "teacher"))["training.eval_frequency"]
+    (_, labeled, unlabeled, folds, seed, overrides) = next(call for call in steps.calls if call[0] == "crossfit")
+    assert labeled.endswith("corpus/train.spacy") and [Path(p).name for p in unlabeled] == ["unlabeled.spacy"]
+    assert (folds, seed, overrides["system.seed"]) == (3, 1, 1)
+    assert overrides["training.eval_frequency"] == max(1, teacher_every * 2 // 3)
+    assert not [call for call in steps.calls if call[0] == "annotate"]  # the cell teacher annotates nothing here
+    trained = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
+    assert trained["variant.cf3"]["paths.train"].endswith("corpus/distill-cf3.spacy")
+    cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "variant.cf3.json").read_text())
+    assert cell["upstream_seconds"] == {"teacher_train": 1.5, "crossfit": 30.0}

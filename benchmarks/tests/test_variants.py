@@ -88,6 +88,7 @@ def _run(files, steps, variants=None, **kwargs):
         ({"x": {"override": {}}}, "unknown field"),
         ({"x": {"overrides": [1]}}, "'overrides' object"),
         ({"x": {"overrides": {}, "augment_factor": -1}}, "integer >= 0"),
+        ({"x": {"overrides": {}, "crossfit_folds": 1}}, "0 or an integer >= 2"),
     ],
 )
 def test_read_variants_rejects_bad_files(tmp_path, content, message):
@@ -103,9 +104,14 @@ def test_select_variants_names_unknown_ones(files):
     assert [v.name for v in select_variants(variants, ["fast"])] == ["fast"]
     with pytest.raises(VariantsError, match="nope"):
         select_variants(variants, ["nope"])
-    aug = write_variants(files["variants"].with_name("aug.json"), {"a": {"overrides": {}}, "x2": {"augment_factor": 2}})
+    aug = write_variants(
+        files["variants"].with_name("aug.json"),
+        {"a": {"overrides": {}}, "x2": {"augment_factor": 2}, "cf": {"crossfit_folds": 5}},
+    )
     variants = read_variants(aug)
-    assert [v.name for v in select_variants(variants, [], config_only=True)] == ["a"]  # x2: benchmark grid only
+    assert [v.name for v in select_variants(variants, [], config_only=True)] == ["a"]  # x2, cf: benchmark grid only
+    with pytest.raises(VariantsError, match="only the benchmark grid"):
+        select_variants(variants, ["cf"], config_only=True)
     with pytest.raises(VariantsError, match="only the benchmark grid"):
         select_variants(variants, ["x2"], config_only=True)
     with pytest.raises(VariantsError, match="only the benchmark grid"):
