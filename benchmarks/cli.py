@@ -258,7 +258,10 @@ def benchmark_speed_command(
         ["1000,10000,100000,1000000"], "--scaling-words", help="Input sizes in words ('none' to skip)."
     ),
     scaling_doc_lengths: List[str] = typer.Option(
-        ["10,100,10000"], "--scaling-doc-lengths", help="Doc lengths in tokens ('none' to skip)."
+        ["10,100,1000,10000"], "--scaling-doc-lengths", help="Doc lengths in tokens ('none' to skip)."
+    ),
+    scaling_doc_threads: List[str] = typer.Option(
+        ["1,all"], "--scaling-doc-threads", help="Thread counts of the doc-length settings ('all': every core)."
     ),
     scaling_doc_words: int = typer.Option(20_000, "--scaling-doc-words", help="Words per doc-length setting."),
     scaling_repeats: int = typer.Option(3, "--scaling-repeats"),
@@ -315,6 +318,7 @@ def benchmark_speed_command(
             spacy_benchmark=spacy_benchmark,
             scaling_words=ints(scaling_words, "--scaling-words"),
             scaling_doc_lengths=ints(scaling_doc_lengths, "--scaling-doc-lengths"),
+            scaling_doc_threads=_thread_counts(scaling_doc_threads),
             scaling_doc_words=scaling_doc_words,
             scaling_repeats=scaling_repeats,
             scaling_max_seconds=scaling_max_seconds,

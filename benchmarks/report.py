@@ -699,13 +699,18 @@ def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###")
         lengths = settings["scaling_doc_lengths"]
         if lengths:
             lines += [
-                f"Docs of fixed length, {settings['scaling_doc_words']:,} words in all:",
+                f"Docs of fixed length, {settings['scaling_doc_words']:,} words in all (whole pipeline, "
+                f"median of {settings['scaling_repeats']}), by thread count:",
                 "",
-                "| system | " + " | ".join(f"docs of {n:,} tokens" for n in lengths) + " |",
-                "|---|" + "---:|" * len(lengths),
+                "| system | threads | " + " | ".join(f"docs of {n:,} tokens" for n in lengths) + " |",
+                "|---|---:|" + "---:|" * len(lengths),
             ]
             for name, sc in scaling_rows:
-                lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["doc_length"]) + " |")
+                by_threads: Dict[int, List[dict]] = {}
+                for entry in sc["doc_length"]:  # results written before the thread column ran on 1 thread
+                    by_threads.setdefault(int(entry.get("threads", 1)), []).append(entry)
+                for threads, entries in sorted(by_threads.items()):
+                    lines.append(f"| {name} | {threads} | " + " | ".join(_scaling_cell(e) for e in entries) + " |")
         if speed.get("plot"):
             lines += ["", f"![words/s and peak memory as input grows]({image_prefix}{Path(speed['plot']).name})"]
         lines += [
@@ -795,7 +800,7 @@ def plot_scaling(speed: dict, path: Path) -> bool:
         if iw:
             axes[0].plot([e["n_words"] for e in iw], [e["words_per_second"] for e in iw], marker="o", label=name)
             axes[1].plot([e["n_words"] for e in iw], [e["peak_rss_bytes"] / 1e6 for e in iw], marker="o", label=name)
-        dl = [e for e in sc.get("doc_length", []) if "skipped" not in e]
+        dl = [e for e in sc.get("doc_length", []) if "skipped" not in e and e.get("threads", 1) == 1]
         if dl:
             axes[2].plot([e["doc_tokens"] for e in dl], [e["words_per_second"] for e in dl], marker="o", label=name)
     for ax, xlabel, ylabel in (

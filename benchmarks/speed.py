@@ -64,7 +64,9 @@ class SpeedSettings:
     modes: Tuple[str, ...] = ("pipeline", "ner")
     spacy_benchmark: bool = True
     scaling_words: List[int] = field(default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000])
-    scaling_doc_lengths: List[int] = field(default_factory=lambda: [10, 100, 10_000])
+    scaling_doc_lengths: List[int] = field(default_factory=lambda: [10, 100, 1_000, 10_000])
+    # The doc-length settings run at each of these thread counts (long docs: one or all cores).
+    scaling_doc_threads: List[int] = field(default_factory=lambda: sorted({1, cpu_count()}))
     scaling_doc_words: int = 20_000
     scaling_repeats: int = 3
     scaling_max_seconds: float = 600.0
@@ -465,44 +467,51 @@ def measure_system(
         return words * (settings.scaling_repeats + 0.2) / base_wps if base_wps > 0 else float("inf")
 
     settings_list = []
-    for target, path, words, n_docs in texts.input_words:
-        settings_list.append(("input_words", {"words_target": target}, f"words-{target}", path, words, n_docs))
-    for length, path, n_docs in texts.doc_lengths:
-        settings_list.append(("doc_length", {"doc_tokens": length}, f"doclen-{length}", path, length * n_docs, n_docs))
+    for target, path, words, _n_docs in texts.input_words:
+        settings_list.append(("input_words", {"words_target": target}, f"words-{target}", path, words, 1))
+    for threads in settings.scaling_doc_threads or [1]:
+        for length, path, n_docs in texts.doc_lengths:
+            sid = f"doclen-{length}" + (f"-t{threads}" if threads != 1 else "")
+            head = {"doc_tokens": length, "threads": threads}
+            settings_list.append(("doc_length", head, sid, path, length * n_docs, threads))
     scaling: Dict[str, List[dict]] = {"input_words": [], "doc_length": []}
     to_run = []
-    for kind, head, sid, path, words, _n_docs in settings_list:
-        seconds = estimate(words)
+    for kind, head, sid, path, words, threads in settings_list:
+        seconds = estimate(words)  # from the 1-thread words/s: an upper bound with more threads
         if seconds > settings.scaling_max_seconds:
             scaling[kind].append(
                 {**head, "skipped": f"estimated {seconds:,.0f} s > limit {settings.scaling_max_seconds:,.0f} s"}
             )
         else:
-            to_run.append((kind, head, sid, path))
+            to_run.append((kind, head, sid, path, threads))
             scaling[kind].append({**head, "_id": sid})
-    groups = [[item] for item in to_run] if settings.isolate_scaling else ([to_run] if to_run else [])
+    if settings.isolate_scaling:
+        groups = [[item] for item in to_run]
+    else:  # one process per thread count
+        groups = [[item for item in to_run if item[4] == t] for t in dict.fromkeys(item[4] for item in to_run)]
     measured: Dict[str, dict] = {}
     failures: Dict[str, str] = {}
     for group in groups:
-        log(f"[speed] {name}: scaling {', '.join(sid for _, _, sid, _ in group)} (1 thread)")
+        threads = group[0][4]
+        log(f"[speed] {name}: scaling {', '.join(item[2] for item in group)} ({threads} thread(s))")
         try:
             out = run_worker(
                 model,
                 group[0][3],
                 work_dir / "runs" / f"{name}-scaling-{group[0][2]}.json",
-                threads=1,
+                threads=threads,
                 settings=settings,
                 python=python,
                 block_torch=block,
                 modes=(),
                 spacy_benchmark=False,
                 repeats=settings.scaling_repeats,
-                scaling=[{"id": sid, "texts": str(path)} for _, _, sid, path in group],
+                scaling=[{"id": item[2], "texts": str(item[3])} for item in group],
             )
         except SpeedError as err:
             last = [line for line in str(err).splitlines() if line.strip()][-1]
             log(f"[speed] {name}: scaling failed: {last}")
-            failures.update({sid: f"failed: {last}" for _, _, sid, _ in group})
+            failures.update({item[2]: f"failed: {last}" for item in group})
             continue
         for entry in out["scaling"]:
             measured[entry["id"]] = entry

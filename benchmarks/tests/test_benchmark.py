@@ -694,6 +694,7 @@ def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
         thread_counts=[1, 2],
         scaling_words=[100, 300],
         scaling_doc_lengths=[10, 40],
+        scaling_doc_threads=[1, 2],
         scaling_doc_words=120,
         scaling_repeats=1,
         isolate_scaling=False,
@@ -719,7 +720,9 @@ def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
     assert system["torch_blocked"] and not system["torch_loaded"]  # measured as installed without torch
     assert system["parameters"] > 0 and system["ner_path"] == ["ner"] and system["disk_bytes"] > 0
     assert system["wheel_bytes"] > 0 and system["wheel"].endswith(".whl")
-    assert [e["doc_tokens"] for e in system["scaling"]["doc_length"]] == [10, 40]
+    doc_length = system["scaling"]["doc_length"]
+    assert [(e["doc_tokens"], e["threads"]) for e in doc_length] == [(10, 1), (40, 1), (10, 2), (40, 2)]
+    assert all(e["words_per_second"] > 0 for e in doc_length)
     assert all(e["words_per_second"] > 0 and e["peak_rss_bytes"] > 0 for e in system["scaling"]["input_words"])
     assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG
     assert "| spacy_ner |" in (tmp_path / "s.md").read_text()
