@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -71,6 +71,9 @@ class SpeedSettings:
     scaling_repeats: int = 3
     scaling_max_seconds: float = 600.0
     isolate_scaling: bool = True
+    # Also measured (no scaling, no wheel) as ``<name>_numpy_gemm``, loaded with thinc's
+    # NumpyOps(use_blis=False): the student's gemm (cpu_gemm "numpy"), for a comparison on equal terms.
+    numpy_gemm_systems: List[str] = field(default_factory=lambda: ["spacy_ner"])
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -338,6 +341,7 @@ def run_worker(
     spacy_benchmark: bool,
     repeats: int,
     scaling: Optional[List[dict]] = None,
+    numpy_gemm: bool = False,
 ) -> dict:
     cmd = [
         python,
@@ -365,6 +369,8 @@ def run_worker(
         cmd.append("--block-torch")
     if scaling:
         cmd += ["--scaling", json.dumps(scaling)]
+    if numpy_gemm:
+        cmd.append("--numpy-gemm")
     output.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(threads))
     if done.returncode != 0:
@@ -381,6 +387,7 @@ def run_worker(
                 spacy_benchmark=spacy_benchmark,
                 repeats=repeats,
                 scaling=scaling,
+                numpy_gemm=numpy_gemm,
             )
         raise SpeedError(f"speed worker failed for {model} ({threads} threads):\n{done.stderr[-3000:]}")
     return json.loads(output.read_text())
@@ -440,9 +447,11 @@ def measure_system(
     python: str = sys.executable,
     wheel: Optional[Path] = None,
     build_wheels: bool = True,
+    numpy_gemm: bool = False,
     log: Log = print,
 ) -> dict:
-    """All measurements of one pipeline (several worker processes)."""
+    """All measurements of one pipeline (several worker processes); ``numpy_gemm``: loaded with
+    thinc's NumpyOps(use_blis=False)."""
     model = Path(model)
     block = not needs_torch(model)
     runs: Dict[str, dict] = {}
@@ -459,6 +468,7 @@ def measure_system(
             modes=settings.modes,
             spacy_benchmark=settings.spacy_benchmark,
             repeats=settings.repeats,
+            numpy_gemm=numpy_gemm,
         )
     one = runs[str(min(settings.thread_counts))]
     base_wps = one["modes"].get("pipeline", next(iter(one["modes"].values())))["words_per_second"]
@@ -467,10 +477,14 @@ def measure_system(
         return words * (settings.scaling_repeats + 0.2) / base_wps if base_wps > 0 else float("inf")
 
     settings_list = []
+    # Only the settings asked for (the texts may have been made for a fuller run).
     for target, path, words, _n_docs in texts.input_words:
-        settings_list.append(("input_words", {"words_target": target}, f"words-{target}", path, words, 1))
+        if target in settings.scaling_words:
+            settings_list.append(("input_words", {"words_target": target}, f"words-{target}", path, words, 1))
     for threads in settings.scaling_doc_threads or [1]:
         for length, path, n_docs in texts.doc_lengths:
+            if length not in settings.scaling_doc_lengths:
+                continue
             sid = f"doclen-{length}" + (f"-t{threads}" if threads != 1 else "")
             head = {"doc_tokens": length, "threads": threads}
             settings_list.append(("doc_length", head, sid, path, length * n_docs, threads))
@@ -507,6 +521,7 @@ def measure_system(
                 spacy_benchmark=False,
                 repeats=settings.scaling_repeats,
                 scaling=[{"id": item[2], "texts": str(item[3])} for item in group],
+                numpy_gemm=numpy_gemm,
             )
         except SpeedError as err:
             last = [line for line in str(err).splitlines() if line.strip()][-1]
@@ -567,6 +582,7 @@ def measure_system(
         "wheel_bytes": wheel_path.stat().st_size if wheel_path and wheel_path.is_file() else None,
         "torch_blocked": one["torch_blocked"],
         "torch_loaded": one["torch_loaded"],
+        "ner_ops": one.get("ner_ops"),
         "peak_rss_method": one["peak_rss_method"],
         "python": one["python"],
         "threads": threads_out,
@@ -605,16 +621,25 @@ def run_speed(
     texts = prepare_texts([Path(s) for s in sources], settings, Path(work_dir) / "texts", log)
     systems: Dict[str, dict] = {}
     failed: Dict[str, str] = {}
-    for name, path in models.items():
+    runs = [(name, Path(path), False, settings) for name, path in models.items()]
+    # The same pipeline again with numpy's gemm: the main measurement only (no scaling, no wheel).
+    plain = replace(settings, scaling_words=[], scaling_doc_lengths=[], numpy_gemm_systems=[])
+    runs += [
+        (f"{name}_numpy_gemm", Path(models[name]), True, plain)
+        for name in settings.numpy_gemm_systems
+        if name in models
+    ]
+    for name, path, numpy_gemm, run_settings in runs:
         python = pythons.get(name, sys.executable)
         key = {
             "model": str(Path(path).resolve()),
             "fingerprint": model_fingerprint(Path(path)),
             "code_sha256": code_fingerprint(Path(path)),
             "text_sha256": texts.main_info["sha256"],
-            "settings": settings.to_dict(),
+            "settings": run_settings.to_dict(),
             "python": python_environment(python),
             "wheel": str(wheels[name]) if name in wheels else None,
+            **({"numpy_gemm": True} if numpy_gemm else {}),
         }
         cache = Path(cache_dir) / f"{name}.json"
         if not force and cache.is_file():
@@ -626,13 +651,14 @@ def run_speed(
         try:
             result = measure_system(
                 name,
-                Path(path),
+                path,
                 texts,
-                settings,
+                run_settings,
                 work_dir=Path(work_dir),
                 python=python,
                 wheel=wheels.get(name),
-                build_wheels=build_wheels,
+                build_wheels=build_wheels and not numpy_gemm,
+                numpy_gemm=numpy_gemm,
                 log=log,
             )
         except SpeedError as err:

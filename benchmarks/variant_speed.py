@@ -71,7 +71,14 @@ def measure_variant_speed(
 ) -> dict:
     """Time every variant (``variants.Variant``) at each of ``settings.thread_counts``, whole pipeline
     only (no NER-alone mode, no `spacy benchmark speed` pass, no scaling)."""
-    settings = replace(settings, modes=("pipeline",), spacy_benchmark=False, scaling_words=[], scaling_doc_lengths=[])
+    settings = replace(
+        settings,
+        modes=("pipeline",),
+        spacy_benchmark=False,
+        scaling_words=[],
+        scaling_doc_lengths=[],
+        numpy_gemm_systems=[],
+    )
     work_dir = Path(work_dir)
     text_sets = prepare_texts(list(texts), settings, work_dir, log)
     rows: List[dict] = []

@@ -162,6 +162,12 @@ def spacy_benchmark_speed(nlp, texts, batch_size: int) -> dict:
     }
 
 
+def _ops_name(ops) -> str:
+    """The ops class, and for thinc's CPU ops whether gemm goes through blis."""
+    blis = getattr(ops, "use_blis", None)
+    return type(ops).__name__ + ("" if blis is None else f"(use_blis={bool(blis)})")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -175,6 +181,9 @@ def main(argv=None) -> None:
     parser.add_argument("--component", default=None)
     parser.add_argument("--block-torch", action="store_true")
     parser.add_argument("--scaling", default=None, help="JSON list of {id, texts}: time each (pipeline mode)")
+    parser.add_argument(
+        "--numpy-gemm", action="store_true", help="Load the pipeline with thinc's NumpyOps(use_blis=False)"
+    )
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
 
@@ -185,6 +194,10 @@ def main(argv=None) -> None:
 
     from spacy_compact_ner.tools.summary import count_parameters
 
+    if args.numpy_gemm:  # layers take the current ops when they are made: set before loading
+        from thinc.api import NumpyOps, set_current_ops
+
+        set_current_ops(NumpyOps(use_blis=False))
     start = time.perf_counter()
     nlp = spacy.load(args.model)
     load_seconds = time.perf_counter() - start
@@ -215,6 +228,7 @@ def main(argv=None) -> None:
         "ner_component": ner,
         "ner_path": path,
         "threads": args.threads,
+        "ner_ops": _ops_name(nlp.get_pipe(ner).model.ops),
         "torch_threads": torch_threads,
         "torch_blocked": bool(args.block_torch),
         "torch_loaded": torch is not None,
