@@ -10,7 +10,7 @@ from itertools import accumulate, islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
-from spacy.attrs import IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH
+from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -237,42 +237,46 @@ class CompactNER(TrainablePipe):
         """Decode the best valid BILUO sequence of each doc and write its entities (an entity never
         begins or ends on a token of only whitespace, control or format characters). Decoding runs on
         the CPU (GPU scores are copied to numpy), on the whole batch at once: one log-softmax, one
-        padded Viterbi, the spans and their confidences as arrays; only the spans are made per doc."""
+        padded Viterbi, the spans, their confidences and every token's entity attributes as arrays.
+        Per doc: one ``to_array`` (lexeme flags for the blank check), the spans of its span group, and
+        one ``from_array`` that writes what ``doc.set_ents(spans, default="outside")`` would."""
         docs = list(docs)
         if len(scores) != len(docs):
             raise ValueError(f"Got {len(scores)} score arrays for {len(docs)} docs")
         if not docs:
             return
         n_tags = len(self.tags)
-        lengths = numpy.asarray([len(doc) for doc in docs], dtype="int64")
-        arrays = [numpy.asarray(to_numpy(s), dtype="float32").reshape(-1, n_tags) for s in scores]
-        log_probs = log_softmax(numpy.concatenate(arrays))
-        _forbid_blank_boundaries_batch(docs, log_probs)
+        lengths = [len(doc) for doc in docs]
+        offsets = [0, *accumulate(lengths)]
+        log_probs = log_softmax(numpy.concatenate([to_numpy(s).reshape(-1, n_tags) for s in scores], dtype="float32"))
+        token_attrs = numpy.concatenate([doc.to_array(_TOKEN_ATTRS) for doc in docs])
+        _forbid_blank_boundaries(log_probs, token_attrs, docs[0].vocab.strings)
         paths = viterbi_ragged(log_probs, lengths)
         span_docs, starts, ends, label_ids = ragged_spans(paths, lengths)
-        doc_starts = numpy.cumsum(lengths) - lengths
         first_span = numpy.searchsorted(span_docs, numpy.arange(len(docs) + 1)).tolist()
-        local_starts = (starts - doc_starts[span_docs]).tolist()
-        local_ends = (ends - doc_starts[span_docs]).tolist()
+        doc_starts = numpy.asarray(offsets[:-1], dtype="int64")[span_docs]
         label_hashes = [self.vocab.strings.add(label) for label in self.labels]
         span_labels = [label_hashes[k] for k in label_ids.tolist()]
+        span_args = list(zip((starts - doc_starts).tolist(), (ends - doc_starts).tolist(), span_labels))
         spans_key = self.cfg.get("spans_key")
         confidences: List[float] = []
         if spans_key:
             token_probs = numpy.exp(log_probs[numpy.arange(len(paths)), paths])
             confidences = _span_means(token_probs, starts, ends)
+        ent_values = _entity_values(paths, label_hashes, token_attrs[:, _KB_COLUMN])
         keep_ents = not self.cfg.get("overwrite_ents", True)
         for i, doc in enumerate(docs):
             first, last = first_span[i], first_span[i + 1]
-            spans = [Span(doc, local_starts[j], local_ends[j], label=span_labels[j]) for j in range(first, last)]
+            spans = [Span(doc, *args) for args in span_args[first:last]] if first < last else []
             if spans_key:
                 doc.spans[spans_key] = SpanGroup(
                     doc, name=spans_key, spans=spans, attrs={"scores": confidences[first:last]}
                 )
             if keep_ents and doc.ents:
                 kept = list(doc.ents)
-                spans = kept + [s for s in spans if not any(_overlaps(s, k) for k in kept)]
-            doc.set_ents(spans, default="outside")
+                doc.set_ents(kept + [s for s in spans if not any(_overlaps(s, k) for k in kept)], default="outside")
+            elif lengths[i]:
+                doc.from_array(_ENT_ATTRS, ent_values[offsets[i] : offsets[i + 1]])
 
     def update(
         self,
@@ -424,23 +428,44 @@ def _one_to_one(example: Example) -> Tuple[numpy.ndarray, numpy.ndarray]:
     return numpy.asarray(pred_rows, dtype="int64"), numpy.asarray(ref_rows, dtype="int64")
 
 
-def _forbid_blank_boundaries_batch(docs: Sequence[Doc], log_probs: numpy.ndarray) -> numpy.ndarray:
+# What set_annotations reads of every token, with one ``to_array`` per doc: the lexeme flags and ORTH
+# of the blank check, and the knowledge-base ID that an entity token's is reset to 0 (as set_ents does).
+_TOKEN_ATTRS = [IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH, ENT_KB_ID]
+_KB_COLUMN = 4
+_ENT_ATTRS = [ENT_IOB, ENT_TYPE, ENT_KB_ID]
+
+
+def _forbid_blank_boundaries(log_probs: numpy.ndarray, token_attrs: numpy.ndarray, strings) -> numpy.ndarray:
     """Tokens that render as nothing (whitespace, control and format characters such as NUL or a
     zero-width space) may not begin, end or be an entity, as whitespace in spaCy's own NER: their
     B-, L- and U- scores are set to -inf, so a text of such characters gets no entities.
-    ``log_probs`` holds the docs' token rows, concatenated; it is changed in place and returned."""
+    ``log_probs`` holds the docs' token rows, concatenated, ``token_attrs`` their ``_TOKEN_ATTRS``;
+    ``log_probs`` is changed in place and returned."""
     if not len(log_probs):
         return log_probs
     # Lexeme flags rule out most tokens at once; only the rest are checked character by character.
-    flags = numpy.concatenate([doc.to_array([IS_ALPHA, IS_DIGIT, IS_PUNCT, ORTH]).reshape(-1, 4) for doc in docs])
-    candidates = numpy.flatnonzero(~flags[:, :3].any(axis=1))
-    strings = docs[0].vocab.strings
-    rows = [i for i, orth in zip(candidates.tolist(), flags[candidates, 3].tolist()) if _is_blank(strings[orth])]
+    candidates = numpy.flatnonzero(~token_attrs[:, :3].any(axis=1))
+    rows = [i for i, orth in zip(candidates.tolist(), token_attrs[candidates, 3].tolist()) if _is_blank(strings[orth])]
     if rows:
         n_labels = (log_probs.shape[1] - 1) // 4
         boundary = (1 + 4 * numpy.arange(n_labels)[:, None] + numpy.array([0, 2, 3])[None, :]).reshape(-1)
         log_probs[numpy.ix_(rows, boundary)] = -numpy.inf
     return log_probs
+
+
+def _entity_values(paths: numpy.ndarray, label_hashes: List[int], kb_ids: numpy.ndarray) -> numpy.ndarray:
+    """The ``_ENT_ATTRS`` of every token of a decoded batch, as ``doc.set_ents(spans, default="outside")``
+    sets them: ``ENT_IOB`` 3 (B-, U-), 1 (I-, L-) or 2 (O), the label's hash as ``ENT_TYPE`` (0 outside),
+    ``ENT_KB_ID`` 0 on entity tokens and as it was (``kb_ids``) on the others."""
+    n_labels = len(label_hashes)
+    per_tag = numpy.zeros((1 + 4 * n_labels, 3), dtype="uint64")
+    per_tag[0, 0] = 2
+    per_tag[1:, 0] = numpy.tile(numpy.array([3, 1, 1, 3], dtype="uint64"), n_labels)
+    per_tag[1:, 1] = numpy.repeat(numpy.asarray(label_hashes, dtype="uint64"), 4)
+    values = per_tag[paths]
+    outside = paths == 0
+    values[outside, 2] = kb_ids[outside]
+    return values
 
 
 def _span_means(token_probs: numpy.ndarray, starts: numpy.ndarray, ends: numpy.ndarray) -> List[float]:

@@ -87,10 +87,12 @@ def viterbi_ragged(scores: numpy.ndarray, lengths: Sequence[int]) -> numpy.ndarr
 
     One padded Viterbi over the whole batch: docs are sorted longest first, so step ``t`` updates only
     the leading docs that are longer than ``t`` (no padded work), and a doc's final scores stay in
-    place once it ends. Tags are permuted to ``O, L-*, U-*, B-*, I-*`` so that every step works on
-    contiguous column blocks: outside an entity after a token is ``O``, ``L-*`` or ``U-*``; ``O``,
-    ``U-*`` and ``B-*`` follow outside, ``I-x`` and ``L-x`` follow ``B-x`` or ``I-x``. Ties resolve as
-    in a plain argmax over ``O, L-*, U-*`` (first best) and ``B-x`` before ``I-x``.
+    place once it ends. The path scores are held tag-major (``delta[t, tag, doc]``), with the tags
+    permuted to ``B-*, O, U-*, L-*, I-*``, so that every step is two maxima and two additions over
+    contiguous row blocks: ``B-*``, ``O`` and ``U-*`` follow the best of ``O, U-*, L-*`` (outside an
+    entity), ``L-x`` and ``I-x`` the better of ``B-x`` and ``I-x``. The back-pointers are then found
+    for all tokens at once, and the paths traced back one step at a time. Ties resolve as in a plain
+    argmax over ``O, L-*, U-*`` (first best) and ``B-x`` before ``I-x``.
     """
     scores = numpy.asarray(scores, dtype="float32")
     lengths = numpy.asarray(lengths, dtype="int64")
@@ -103,55 +105,51 @@ def viterbi_ragged(scores: numpy.ndarray, lengths: Sequence[int]) -> numpy.ndarr
         return numpy.zeros((0,), dtype="int32")
     n = (n_tags - 1) // 4
     labels = numpy.arange(n)
-    # Permuted column p holds original tag perm[p]: O, L-*, U-*, B-*, I-*.
-    perm = numpy.concatenate([[0], 1 + 4 * labels + _L, 1 + 4 * labels + _U, 1 + 4 * labels + _B, 1 + 4 * labels + _I])
-    n_out, b_lo, i_lo = 1 + 2 * n, 1 + 2 * n, 1 + 3 * n
+    # Permuted row p holds original tag perm[p]: B-*, O, U-*, L-*, I-*.
+    perm = numpy.concatenate([1 + 4 * labels + _B, [0], 1 + 4 * labels + _U, 1 + 4 * labels + _L, 1 + 4 * labels + _I])
+    o, l_lo, i_lo = n, 1 + 2 * n, 1 + 3 * n
+    out_rows = numpy.concatenate([[o], l_lo + labels, o + 1 + labels])  # O, L-*, U-*: the tie order
     order = numpy.argsort(-lengths, kind="stable")  # rank -> doc, longest first
     rank = numpy.empty_like(order)
     rank[order] = numpy.arange(len(order))
     n_docs = int((lengths > 0).sum())
     max_len = int(lengths.max())
     # active[t]: how many (leading, sorted) docs are longer than t.
-    active = len(lengths) - numpy.cumsum(numpy.bincount(lengths, minlength=max_len + 1))[:max_len]
+    active = (len(lengths) - numpy.cumsum(numpy.bincount(lengths, minlength=max_len + 1))[:max_len]).tolist()
     starts = numpy.cumsum(lengths) - lengths
     token_rank = numpy.repeat(rank, lengths)
     token_pos = numpy.arange(n_tokens) - numpy.repeat(starts, lengths)
-    emissions = numpy.empty((max_len, n_docs, n_tags), dtype="float32")
-    emissions[token_pos, token_rank] = scores[:, perm]
-
-    delta = emissions[0].copy()
-    delta[:, 1 : 1 + n] = -numpy.inf  # a doc cannot start with L-* or I-*
-    delta[:, i_lo:] = -numpy.inf
-    out_arg = numpy.zeros((max_len, n_docs), dtype="int64")
-    use_i = numpy.zeros((max_len, n_docs, n), dtype=bool)
+    delta = numpy.zeros((max_len, n_tags, n_docs), dtype="float32")
+    delta[token_pos, :, token_rank] = scores[:, perm]
+    delta[0, l_lo:] = -numpy.inf  # a doc cannot start with L-* or I-*
+    inside = delta[:, l_lo:].reshape(max_len, 2, n, n_docs)  # a view: L-* and I-* of each label
     for t in range(1, max_len):
-        c = int(active[t])
-        d = delta[:c]
-        best_out_arg = d[:, :n_out].argmax(axis=1)
-        best_out = numpy.take_along_axis(d[:, :n_out], best_out_arg[:, None], axis=1)
-        b_scores, i_scores = d[:, b_lo:i_lo], d[:, i_lo:]
-        use_i[t, :c] = i_scores > b_scores
-        best_in = numpy.maximum(b_scores, i_scores)
-        out_arg[t, :c] = best_out_arg
-        d[:] = emissions[t, :c]
-        d[:, :1] += best_out  # O
-        d[:, 1 + n : i_lo] += best_out  # U-*, B-*
-        d[:, 1 : 1 + n] += best_in  # L-*
-        d[:, i_lo:] += best_in  # I-*
+        c = active[t]
+        prev = delta[t - 1, :, :c]
+        delta[t, :l_lo, :c] += numpy.maximum.reduce(prev[o:i_lo], axis=0)
+        inside[t, :, :, :c] += numpy.maximum(prev[:n], prev[i_lo:])
+    # back[i, tag]: the tag of token i - 1 on the best path through tag at token i (not a doc's first).
+    follows = numpy.flatnonzero(token_pos)
+    before = delta.transpose(0, 2, 1)[token_pos[follows] - 1, token_rank[follows]]
+    back = numpy.empty((n_tokens, n_tags), dtype=numpy.min_scalar_type(n_tags))
+    back[follows, :l_lo] = out_rows[before[:, out_rows].argmax(axis=1)][:, None]
+    from_inside = (before[:, i_lo:] > before[:, :n]).astype(back.dtype) * back.dtype.type(i_lo)
+    from_inside += labels.astype(back.dtype)
+    back[follows, l_lo:] = numpy.tile(from_inside, 2)
     # Every doc ends outside an entity: its best O, L-* or U-* after its last token.
-    current = delta[:, :n_out].argmax(axis=1)
-    paths = numpy.empty((max_len, n_docs), dtype="int64")
-    for t in range(max_len - 1, -1, -1):
-        c = int(active[t])
-        tag = current[:c]
-        paths[t, :c] = tag
-        if t == 0:
-            break
-        inside = ((tag >= 1) & (tag <= n)) | (tag >= i_lo)
-        label = numpy.where(tag <= n, tag - 1, tag - i_lo).clip(0, n - 1)
-        came_from_i = use_i[t, numpy.arange(c), label]
-        current[:c] = numpy.where(inside, b_lo + label + n * came_from_i, out_arg[t, :c])
-    return perm[paths[token_pos, token_rank]].astype("int32")
+    ranks = numpy.arange(n_docs)
+    first = starts[order[:n_docs]]  # the first token of the doc of each rank
+    last = delta.transpose(0, 2, 1)[lengths[order[:n_docs]] - 1, ranks]
+    current = out_rows[last[:, out_rows].argmax(axis=1)]
+    paths = numpy.empty((n_tokens,), dtype=back.dtype)
+    for t in range(max_len - 1, 0, -1):
+        c = active[t]
+        tokens = first[:c] + t
+        tags = current[:c]
+        paths[tokens] = tags
+        current[:c] = back[tokens, tags]
+    paths[first] = current
+    return perm[paths].astype("int32")
 
 
 def ragged_spans(tag_ids: numpy.ndarray, lengths: Sequence[int]) -> Tuple[numpy.ndarray, ...]:

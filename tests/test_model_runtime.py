@@ -7,6 +7,7 @@ import unicodedata
 
 import numpy
 import pytest
+from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE
 from spacy.tokens import Span, SpanGroup
 from spacy.vectors import Vectors
 
@@ -165,7 +166,9 @@ def _reference_is_blank(text: str) -> bool:
 
 def reference_set_annotations(ner, docs, scores) -> None:
     """The component's decoding before it was batched: per doc, log-softmax, blank boundaries
-    forbidden, Viterbi (``reference_viterbi``), spans and the mean probability of their tokens."""
+    forbidden, Viterbi (``reference_viterbi``), spans and the mean probability of their tokens, and
+    ``doc.set_ents`` (with ``overwrite_ents`` false: the doc's entities, then the predicted spans that
+    overlap none of them)."""
     n_labels = len(ner.labels)
     boundary = (1 + 4 * numpy.arange(n_labels)[:, None] + numpy.array([0, 2, 3])[None, :]).reshape(-1)
     key = ner.cfg["spans_key"]
@@ -178,7 +181,11 @@ def reference_set_annotations(ner, docs, scores) -> None:
         spans = [Span(doc, start, end, label=label) for start, end, label in tags_to_spans(path, ner.labels)]
         token_probs = numpy.exp(log_probs[numpy.arange(len(path)), path])
         scores_ = [float(token_probs[s.start : s.end].mean()) for s in spans]
-        doc.spans[key] = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores_})
+        if key:
+            doc.spans[key] = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores_})
+        if not ner.cfg["overwrite_ents"] and doc.ents:
+            kept = list(doc.ents)
+            spans = kept + [s for s in spans if not any(s.start < k.end and k.start < s.end for k in kept)]
         doc.set_ents(spans, default="outside")
 
 
@@ -274,3 +281,67 @@ def test_product_tables_follow_the_weights(trained_small):
     finally:
         E[...] = saved
     assert len(_PRODUCT_TABLES) <= 8
+
+
+def _pre_annotated(nlp, texts):
+    """Docs of ``texts`` with earlier annotation for set_annotations to keep or overwrite: on every
+    third doc an entity with a knowledge-base ID and an entity ID, on every fifth a knowledge-base ID
+    on a token outside any entity."""
+    docs = [nlp.make_doc(text) for text in texts]
+    for j, doc in enumerate(docs):
+        if j % 3 == 0 and len(doc) > 3:
+            doc.set_ents([Span(doc, 1, 3, label="CUSTOM", kb_id="Q1", span_id="earlier")])
+        if j % 5 == 0 and len(doc):
+            doc[-1].ent_kb_id_ = "Q2"
+    return docs
+
+
+@pytest.mark.parametrize("overwrite_ents", [True, False])
+def test_set_annotations_writes_what_set_ents_did(trained_small, overwrite_ents):
+    """Token by token the same entity attributes (IOB, type, knowledge-base and entity IDs) and the same
+    span groups as the per-doc ``Span`` / ``SpanGroup`` / ``set_ents`` code before, on docs with earlier
+    entities and IDs, whether the component overwrites them or keeps them."""
+    nlp, examples = trained_small
+    ner = nlp.get_pipe("ner")
+    texts = [doc.text for doc in _many_docs(nlp, examples, 120)]
+    new, old = _pre_annotated(nlp, texts), _pre_annotated(nlp, texts)
+    saved = ner.cfg["overwrite_ents"]
+    ner.cfg["overwrite_ents"] = overwrite_ents
+    try:
+        scores = ner.predict(new)
+        ner.set_annotations(new, scores)
+        reference_set_annotations(ner, old, scores)
+    finally:
+        ner.cfg["overwrite_ents"] = saved
+    attrs = [ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID]
+    for got, expected in zip(new, old):
+        numpy.testing.assert_array_equal(got.to_array(attrs), expected.to_array(attrs))
+    key = ner.cfg["spans_key"]
+    got, expected = _annotations(new, key), _annotations(old, key)
+    assert sum(len(e[1]) for e in expected) > 50 and any(e[0] != e[1] for e in expected) is not overwrite_ents
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+
+    def ids(docs):
+        return [[(span.kb_id, span.id) for span in doc.spans[key]] for doc in docs]
+
+    assert ids(new) == ids(old)
+    numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-6)
+
+
+def test_set_annotations_without_a_span_group(trained_small):
+    """``spans_key`` None: the same entities as the code before, and no span group."""
+    nlp, examples = trained_small
+    ner = nlp.get_pipe("ner")
+    docs = _many_docs(nlp, examples, 60)
+    old = [nlp.make_doc(doc.text) for doc in docs]
+    scores = ner.predict(docs)
+    saved = ner.cfg["spans_key"]
+    ner.cfg["spans_key"] = None
+    try:
+        ner.set_annotations(docs, scores)
+        reference_set_annotations(ner, old, scores)
+    finally:
+        ner.cfg["spans_key"] = saved
+    assert [ents(doc) for doc in docs] == [ents(doc) for doc in old]
+    assert sum(len(doc.ents) for doc in docs) > 10
+    assert not any(doc.spans for doc in docs)
