@@ -80,14 +80,18 @@ def read_variants(path: Path) -> List[Variant]:
         bad = [key for key in overrides if "." not in key or key.startswith("-")]
         if bad:
             raise VariantsError(f"{path}: variant {name!r}: overrides are dotted config keys without dashes, got {bad}")
-        factor = spec.get("augment_factor", 0)
-        if not isinstance(factor, int) or isinstance(factor, bool) or factor < 0:
-            raise VariantsError(f"{path}: variant {name!r}: augment_factor must be an integer >= 0, got {factor!r}")
-        folds = spec.get("crossfit_folds", 0)
-        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 0 or folds == 1:
-            raise VariantsError(f"{path}: variant {name!r}: crossfit_folds must be 0 or an integer >= 2, got {folds!r}")
+        factor = _data_count(path, name, spec, "augment_factor", 1, "an integer >= 0")
+        folds = _data_count(path, name, spec, "crossfit_folds", 2, "0 or an integer >= 2")
         variants.append(Variant(name, overrides, str(spec.get("note", "")), factor, folds))
     return variants
+
+
+def _data_count(path: Path, name: str, spec: dict, key: str, smallest: int, what: str) -> int:
+    """A variant's integer data setting ``key``: 0 (off, the default) or at least ``smallest``."""
+    value = spec.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or (value != 0 and value < smallest):
+        raise VariantsError(f"{path}: variant {name!r}: {key} must be {what}, got {value!r}")
+    return value
 
 
 def select_variants(variants: Sequence[Variant], only: Sequence[str], *, config_only: bool = False) -> List[Variant]:

@@ -405,12 +405,17 @@ def _atomic_docbin(doc_bin: DocBin, path: Path) -> None:
     tmp.replace(path)
 
 
-def _merge_parts(parts: Path, output: Path, nlp: Language) -> None:
+def merge_docbins(paths: Sequence[Path], output: Path) -> None:
+    """Write the docs of ``paths`` (DocBins with user data), in order, as one DocBin at ``output`` (atomically)."""
     merged = DocBin(store_user_data=True)
-    for part in sorted(parts.glob("part-*.spacy")):
-        merged.merge(DocBin(store_user_data=True).from_disk(part))
+    for path in paths:
+        merged.merge(DocBin(store_user_data=True).from_disk(path))
     output.parent.mkdir(parents=True, exist_ok=True)
     _atomic_docbin(merged, output)
+
+
+def _merge_parts(parts: Path, output: Path, nlp: Language) -> None:
+    merge_docbins(sorted(parts.glob("part-*.spacy")), output)
     shutil.rmtree(parts)
 
 

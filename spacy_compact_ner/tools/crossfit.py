@@ -25,7 +25,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from ..store import read_docbin
-from .annotate import _atomic_docbin, annotate
+from .annotate import _atomic_docbin, annotate, merge_docbins
 from .assets import sha256_file
 
 Log = Callable[[str], None]
@@ -126,12 +126,11 @@ def crossfit_annotate(
         teacher_dir = folder / "teacher"
         done = folder / "teacher.json"
         wanted = {**settings, "train_sha256": record["train_sha256"], "gpu_id": gpu_id}
-        reused = done.is_file() and json.loads(done.read_text())["settings"] == wanted
-        reused = reused and (teacher_dir / "model-best").is_dir()
-        seconds = 0.0
+        previous = json.loads(done.read_text()) if done.is_file() else {}
+        reused = previous.get("settings") == wanted and (teacher_dir / "model-best").is_dir()
         if reused:
             log(f"[crossfit] fold {i + 1}/{folds}: teacher already trained ({teacher_dir / 'model-best'})")
-            seconds = json.loads(done.read_text())["train_seconds"]
+            seconds = previous["train_seconds"]
         else:
             log(f"[crossfit] fold {i + 1}/{folds}: training the teacher on {record['train_docs']} docs")
             if teacher_dir.exists():
@@ -163,11 +162,7 @@ def crossfit_annotate(
         )
         stats.unlabeled_docs = result.docs
         annotated.append(unlabeled_out)
-    merged = DocBin(store_user_data=True)
-    for path in annotated:
-        merged.merge(DocBin(store_user_data=True).from_disk(path))
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    _atomic_docbin(merged, Path(output))
+    merge_docbins(annotated, Path(output))
     stats.seconds = time.perf_counter() - start
     record = {**asdict(stats), "folds_seed": seed, "labeled": str(labeled), "unlabeled": [str(p) for p in inputs]}
     Path(str(output) + ".json").write_text(json.dumps(record, indent=2))
