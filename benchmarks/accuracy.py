@@ -32,13 +32,15 @@ table built by ``python -m spacy_compact_ner vectors``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy_compact_ner.tools.assets import sha256_file
 
@@ -367,22 +369,88 @@ class Cell:
             self._write_result("teacher", train, train_data="labeled")
         return train
 
-    def _transfer_docs(self, augment_factor: int = 0) -> List[Path]:
-        """The docs of the transfer set: labeled + unlabeled, and their augmented copies."""
+    def _transfer_docs(self, spec: Optional[Variant] = None) -> List[Path]:
+        """The docs of the transfer set: labeled + unlabeled, their augmented copies and extra text."""
         docs = [self.corpus_dir / "train.spacy", self.corpus_dir / "unlabeled.spacy"]
-        return docs + ([self.corpus_dir / f"augmented-x{augment_factor}.spacy"] if augment_factor else [])
+        if spec is not None and spec.augment_factor:
+            docs.append(self.corpus_dir / f"augmented-x{spec.augment_factor}.spacy")
+        if spec is not None and spec.unlabeled_text:
+            docs.append(self.corpus_dir / f"extra-{self._extra_key(spec)}.spacy")
+        return docs
 
-    def _distill_path(self, augment_factor: int = 0, crossfit_folds: int = 0) -> Path:
-        aug = f"-aug{augment_factor}" if augment_factor else ""
-        return self.corpus_dir / (f"distill{aug}" + (f"-cf{crossfit_folds}" if crossfit_folds else "") + ".spacy")
+    def _extra_key(self, spec: Variant) -> str:
+        """Names a variant's extra unlabeled docs by what they are made of (the files' contents and the cap),
+        so variants that add the same text share them and their annotation."""
+        missing = [path for path in spec.unlabeled_text if not Path(path).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"variant {spec.name}: unlabeled text not found: {', '.join(missing)} "
+                "(the tweets come from `python -m benchmarks fetch tweets`)"
+            )
+        digest = hashlib.sha256(repr(spec.max_unlabeled).encode())
+        for path in spec.unlabeled_text:
+            digest.update(sha256_file(Path(path)).encode())
+        return digest.hexdigest()[:10]
 
-    def _distill(self, augment_factor: int = 0, crossfit_folds: int = 0) -> dict:
-        """The teacher's annotation of the transfer set (with ``augment_factor`` augmented copies of each
-        doc, `spacy_compact_ner.tools.augment`, seeded by the cell's seed). With ``crossfit_folds``, that many
-        teachers trained on the other folds of the labeled sample annotate it instead
-        (`spacy_compact_ner.tools.crossfit`, folds seeded by the cell's seed): each evaluates on dev every
-        ``(k - 1) / k`` of the cell teacher's interval, as its epochs are that much shorter."""
-        distill = self._distill_path(augment_factor, crossfit_folds)
+    def _extra_docs(self, spec: Variant) -> dict:
+        """Write the variant's extra unlabeled docs (one per line of its text files, at least 10 characters; a
+        line whose text is a doc of the cell's corpus is dropped; a uniform sample of ``max_unlabeled`` of them,
+        seeded by the cell's seed, where set) and return their statistics."""
+        import spacy
+
+        from spacy_compact_ner.tools.corpus import read_docbin, reservoir_sample, text_source_units, write_docbin
+        from spacy_compact_ner.tools.formats import text_key
+
+        path = self._transfer_docs(spec)[-1]
+        stats_path = path.with_suffix(".json")
+        if path.is_file() and stats_path.is_file():
+            return json.loads(stats_path.read_text())
+        nlp = spacy.blank("en")
+        splits = [self.corpus_dir / f"{name}.spacy" for name in ("train", "dev", "test", "unlabeled")]
+        known = {text_key(doc.text) for split in splits for doc in read_docbin(split, nlp.vocab)}
+        dropped: Counter = Counter()
+
+        def stream() -> Iterator[Tuple[str, str]]:
+            for source in spec.unlabeled_text:
+                for text in text_source_units(source, nlp, unit="line", min_chars=10):
+                    key = text_key(text)
+                    if key in known:
+                        dropped[source] += 1
+                    else:
+                        known.add(key)
+                        yield source, text
+
+        texts = reservoir_sample(stream(), spec.max_unlabeled, self.seed)
+        write_docbin((nlp.make_doc(text) for _, text in texts), path)
+        counts = Counter(source for source, _ in texts)
+        stats = {
+            "docs": len(texts),
+            "by_source": {source: counts[source] for source in spec.unlabeled_text},
+            "dropped_as_known": dict(dropped),
+            "max_unlabeled": spec.max_unlabeled,
+        }
+        write_json(stats_path, stats)
+        self._say(f"extra unlabeled text: {len(texts):,} docs ({', '.join(f'{n:,} {s}' for s, n in counts.items())})")
+        return stats
+
+    def _distill_path(self, spec: Optional[Variant] = None) -> Path:
+        name = "distill"
+        if spec is not None:
+            name += f"-aug{spec.augment_factor}" if spec.augment_factor else ""
+            name += f"-cf{spec.crossfit_folds}" if spec.crossfit_folds else ""
+            name += f"-x{self._extra_key(spec)}" if spec.unlabeled_text else ""
+        return self.corpus_dir / f"{name}.spacy"
+
+    def _distill(self, spec: Optional[Variant] = None) -> dict:
+        """The teacher's annotation of the transfer set: with a variant's ``augment_factor``, augmented copies
+        of each doc (`spacy_compact_ner.tools.augment`, seeded by the cell's seed); with its ``unlabeled_text``,
+        extra docs (`_extra_docs`). With ``crossfit_folds``, that many teachers trained on the other folds of the
+        labeled sample annotate it instead (`spacy_compact_ner.tools.crossfit`, folds seeded by the cell's
+        seed): each evaluates on dev every ``(k - 1) / k`` of the cell teacher's interval, as its epochs are
+        that much shorter."""
+        augment_factor = spec.augment_factor if spec is not None else 0
+        crossfit_folds = spec.crossfit_folds if spec is not None else 0
+        distill = self._distill_path(spec)
         marker = distill.with_name(distill.stem + "_done.json")
         if marker.is_file() and distill.is_file():
             return json.loads(marker.read_text())
@@ -398,7 +466,7 @@ class Cell:
             stats = augment_corpus(
                 self.corpus_dir / "train.spacy",
                 self.corpus_dir / "unlabeled.spacy",
-                self._transfer_docs(augment_factor)[-1],
+                self._transfer_docs(spec)[2],
                 factor=augment_factor,
                 seed=self.seed,
                 operations=operations,
@@ -407,6 +475,7 @@ class Cell:
             augment = {"factor": augment_factor, "copies": stats.copies, "by_operation": stats.by_operation}
             augment["seconds"] = time.perf_counter() - start
             self._say(f"augmented: {stats.copies:,} copies of {stats.sources:,} docs")
+        extra = self._extra_docs(spec) if spec is not None and spec.unlabeled_text else None
         crossfit: Dict[str, object] = {}
         if crossfit_folds:
             teacher_every = int((teacher.get("selection_rule") or {}).get("eval_frequency", 100))
@@ -418,7 +487,7 @@ class Cell:
             )
             seconds = self.steps.crossfit(
                 self.corpus_dir / "train.spacy",
-                self._transfer_docs(augment_factor)[1:],
+                self._transfer_docs(spec)[1:],
                 distill,
                 config=self.settings.teacher_config,
                 dev=self.corpus_dir / "dev.spacy",
@@ -437,7 +506,7 @@ class Cell:
             self._say(f"annotating the transfer set with the teacher (log: {self.corpus_dir / 'annotate.log'})")
             seconds = self.steps.annotate(
                 self.work / "teacher" / "model-best",
-                self._transfer_docs(augment_factor),
+                self._transfer_docs(spec),
                 distill,
                 batch_size=self.settings.annotate_batch_size,
                 gpu_id=self.settings.gpu_id,
@@ -447,6 +516,8 @@ class Cell:
             done["augment"] = augment
         if crossfit:
             done["crossfit"] = crossfit
+        if extra is not None:
+            done["extra_unlabeled"] = extra
         write_json(marker, done)
         return done
 
@@ -520,19 +591,18 @@ class Cell:
         variant = variant_of(system)
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
-            factor, folds = (spec.augment_factor, spec.crossfit_folds) if spec else (0, 0)
-            distill = self._distill(factor, folds)
+            distill = self._distill(spec)
             train = self._train(
                 system,
                 self.settings.student_config,
                 {
-                    "paths.train": str(self._distill_path(factor, folds)),
+                    "paths.train": str(self._distill_path(spec)),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
                     **self.settings.student_overrides("student_full" if variant else system),
                     **(spec.overrides if spec else {}),
                 },
-                self._transfer_docs(factor),  # the docs the distill file holds
+                self._transfer_docs(spec),  # the docs the distill file holds
             )
             # A cross-fitted transfer set's seconds include its fold teachers' training.
             annotation = "crossfit" if "crossfit" in distill else "annotate"

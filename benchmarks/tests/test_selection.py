@@ -24,6 +24,7 @@ from benchmarks.selection import (
 from benchmarks.tests.test_benchmark import FakeSteps, _grid
 from benchmarks.tests.util import ON_RULE
 from benchmarks.time_cap import TimeCapReached, create_time_cap
+from tests.fixtures import toy_sentences
 
 TRAINING = """
 [paths]
@@ -237,3 +238,41 @@ def test_a_crossfit_variant_is_annotated_by_fold_teachers_evaluated_as_often(gri
     assert trained["variant.cf3"]["paths.train"].endswith("corpus/distill-cf3.spacy")
     cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "variant.cf3.json").read_text())
     assert cell["upstream_seconds"] == {"teacher_train": 1.5, "crossfit": 30.0}
+
+
+def test_an_unlabeled_text_variant_adds_new_lines_to_its_transfer_set(grid_env, tmp_path):
+    known = " ".join(toy_sentences(80, seed=3)[5][0])  # a sentence of the toy corpus: dropped
+    new = [f"extra tweet number {i} about Paris" for i in range(4)]
+    text = tmp_path / "tweets.txt"
+    text.write_text("\n".join([new[0], known, "too short", new[1], new[0], "", new[2], new[3]]) + "\n")
+    variants = tmp_path / "variants.json"
+    spec = {"overrides": {"training.max_epochs": 3}, "unlabeled_text": [str(text)]}
+    variants.write_text(json.dumps({"tw": spec, "tw_again": spec, "tw2": {**spec, "max_unlabeled": 2}}))
+    grid_env["settings"].student_variants = variants
+    steps = FakeSteps()
+    systems = ["student_full", "variant.tw", "variant.tw_again", "variant.tw2"]
+    result = _grid(grid_env, steps, sizes=[20], seeds=[0], systems=systems)
+    assert not result.failed and len(result.written) == 4
+    annotated = [call[2] for call in steps.calls if call[0] == "annotate"]
+    assert len(annotated) == 3  # the cell's own, tw (shared by tw_again) and tw2
+    corpus = grid_env["work"] / "toy" / "n20-s0" / "corpus"
+    extra = [Path(inputs[-1]) for inputs in annotated[1:]]
+    assert all(p.parent == corpus and p.name.startswith("extra-") for p in extra) and extra[0] != extra[1]
+    assert [Path(p).name for p in annotated[1][:2]] == ["train.spacy", "unlabeled.spacy"]
+    texts = [doc.text for doc in DocBin().from_disk(extra[0]).get_docs(Vocab())]
+    assert texts == new  # the corpus's sentence, the short line and the repeat are left out
+    sample = [doc.text for doc in DocBin().from_disk(extra[1]).get_docs(Vocab())]
+    assert len(sample) == 2 and set(sample) <= set(new)
+    trained = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
+    assert trained["variant.tw"]["paths.train"] == trained["variant.tw_again"]["paths.train"]
+    assert Path(trained["variant.tw"]["paths.train"]).name.startswith("distill-x")
+    assert trained["variant.tw"]["training.max_epochs"] == 3
+    distill = Path(trained["variant.tw"]["paths.train"])
+    marker = json.loads(distill.with_name(distill.stem + "_done.json").read_text())
+    assert marker["extra_unlabeled"]["docs"] == 4
+    assert marker["extra_unlabeled"]["dropped_as_known"] == {str(text): 2}
+
+    text.unlink()
+    variants.write_text(json.dumps({"gone": spec}))
+    result = _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["variant.gone"])
+    assert result.failed and "benchmarks fetch tweets" in json.dumps(result.failed)

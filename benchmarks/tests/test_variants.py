@@ -89,6 +89,9 @@ def _run(files, steps, variants=None, **kwargs):
         ({"x": {"overrides": [1]}}, "'overrides' object"),
         ({"x": {"overrides": {}, "augment_factor": -1}}, "integer >= 0"),
         ({"x": {"overrides": {}, "crossfit_folds": 1}}, "0 or an integer >= 2"),
+        ({"x": {"overrides": {}, "unlabeled_text": "tweets.txt"}}, "list of file paths"),
+        ({"x": {"overrides": {}, "unlabeled_text": ["a.txt"], "max_unlabeled": 0}}, "max_unlabeled must be"),
+        ({"x": {"overrides": {}, "max_unlabeled": 10}}, "with unlabeled_text"),
     ],
 )
 def test_read_variants_rejects_bad_files(tmp_path, content, message):
@@ -106,7 +109,12 @@ def test_select_variants_names_unknown_ones(files):
         select_variants(variants, ["nope"])
     aug = write_variants(
         files["variants"].with_name("aug.json"),
-        {"a": {"overrides": {}}, "x2": {"augment_factor": 2}, "cf": {"crossfit_folds": 5}},
+        {
+            "a": {"overrides": {}},
+            "x2": {"augment_factor": 2},
+            "cf": {"crossfit_folds": 5},
+            "t": {"unlabeled_text": ["t.txt"]},
+        },
     )
     variants = read_variants(aug)
     assert [v.name for v in select_variants(variants, [], config_only=True)] == ["a"]  # x2, cf: benchmark grid only
@@ -114,6 +122,8 @@ def test_select_variants_names_unknown_ones(files):
         select_variants(variants, ["cf"], config_only=True)
     with pytest.raises(VariantsError, match="only the benchmark grid"):
         select_variants(variants, ["x2"], config_only=True)
+    with pytest.raises(VariantsError, match="only the benchmark grid"):
+        select_variants(variants, ["t"], config_only=True)
     with pytest.raises(VariantsError, match="only the benchmark grid"):
         run_variants(
             files["config"],

