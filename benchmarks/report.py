@@ -270,6 +270,80 @@ def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tupl
 
 
 # ---------------------------------------------------------------------------------------------
+# Student variants against the full student, paired by seed
+
+
+VARIANT_BASELINE = "student_full"
+
+
+def _paired_dev(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> List[float]:
+    """Dev F1 differences (points) of a minus b, per seed where both recorded their dev score."""
+    by: Dict[int, Dict[str, float]] = {}
+    for c in _of(cells, dataset, size, (a, b)):
+        if "ents_f" in (c.get("dev_scores") or {}):
+            by.setdefault(c["seed"], {})[c["system"]] = 100 * c["dev_scores"]["ents_f"]
+    return [by[s][a] - by[s][b] for s in sorted(by) if a in by[s] and b in by[s]]
+
+
+def variant_comparisons(cells: List[dict], dataset: str) -> List[dict]:
+    """Each student variant of ``dataset`` against the full student of the same cells (same labeled sample,
+    teacher and seed), per labeled size: the paired seeds, the mean dev difference (what chooses a
+    default) and the mean test difference with its paired bootstrap interval over test docs (what is
+    reported). Only results selected by the rule count."""
+    found = sorted(
+        {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith("variant.")},
+        key=lambda k: (size_key(k[0]), k[1]),
+    )
+    rows = []
+    for size, system in found:
+        seeds, ours, base = _paired(cells, dataset, size, system, VARIANT_BASELINE)
+        if not seeds:
+            continue
+        counts = _paired_counts(cells, dataset, size, system, VARIANT_BASELINE)
+        dev = _paired_dev(cells, dataset, size, system, VARIANT_BASELINE)
+        rows.append(
+            {
+                "size": size,
+                "system": system,
+                "seeds": seeds,
+                "test_f1": statistics.fmean(ours),
+                "test_difference": statistics.fmean(ours) - statistics.fmean(base),
+                "interval": paired_bootstrap(*counts) if counts is not None else None,
+                "dev_difference": statistics.fmean(dev) if dev else None,
+                "dev_per_seed": dev,
+            }
+        )
+    return rows
+
+
+def variants_markdown(dataset: str, rows: Sequence[dict]) -> List[str]:
+    """The table of `variant_comparisons` (empty when the dataset has no variant results)."""
+    if not rows:
+        return []
+    lines = [
+        f"### Student variants against the full student: {dataset_title(dataset)}",
+        "",
+        "Differences in F1 points, variant minus the full student of the same cell (same labeled sample, teacher "
+        "and seed), mean over the paired seeds. Dev chooses a default; test reports, with a paired bootstrap 95% "
+        "interval over test docs. Variants are described in `configs/student_variants.json`.",
+        "",
+        "| labeled | variant | seeds | test F1 | test Δ [95% CI] | test Δ per seed | dev Δ | dev Δ per seed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ci = r["interval"]
+        test = f"{r['test_difference']:+.1f}" + (f" [{ci['low']:+.1f}, {ci['high']:+.1f}]" if ci else " (no interval)")
+        per_seed = ", ".join(f"{d:+.1f}" for d in ci["per_seed"]) if ci else "—"
+        dev = f"{r['dev_difference']:+.1f}" if r["dev_difference"] is not None else "—"
+        dev_seeds = ", ".join(f"{d:+.1f}" for d in r["dev_per_seed"]) or "—"
+        lines.append(
+            f"| {size_label(r['size'])} | {r['system'].removeprefix('variant.')} | {len(r['seeds'])} | "
+            f"{r['test_f1']:.1f} | {test} | {per_seed} | {dev} | {dev_seeds} |"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # Targets
 
 
@@ -890,6 +964,7 @@ def build_report(
         except ImportError as err:  # matplotlib is a dev extra
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
         accuracy[name] = agg
+    variants = {name: rows for name in names if (rows := variant_comparisons(cells, name))}
     targets = [
         target
         for name in targets_datasets
@@ -907,6 +982,7 @@ def build_report(
         "cells": {"count": len(cells), "root": str(metrics_dir), "invalid": problems},
         "accuracy": accuracy,
         "targets": targets,
+        "variants": variants,
         "speed": speed,
         "plots": plots,
     }
@@ -929,6 +1005,8 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     for name, agg in data["accuracy"].items():
         plot = data["plots"].get(name)
         lines += [""] + accuracy_markdown(agg, plot=f"{image_prefix}{Path(plot).name}" if plot else None)
+        if data.get("variants", {}).get(name):
+            lines += [""] + variants_markdown(name, data["variants"][name])
     lines.append("")
     if data.get("speed"):
         lines.append(speed_markdown(data["speed"], image_prefix=image_prefix))

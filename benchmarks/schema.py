@@ -36,6 +36,7 @@ NULLABLE = {
     "n_words",
     "ratio",
     "difference",
+    "dev_difference",  # a variant comparison whose seeds recorded no dev scores
 }
 TARGET_STATUSES = ("met", "not met", "missing data")
 

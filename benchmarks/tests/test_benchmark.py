@@ -427,6 +427,31 @@ def test_report_notes_when_no_unlabeled_docs_are_left(tmp_path):
     assert per_type["size"] == 500 and per_type["systems"]["teacher"]["LOC"]["mean"] == pytest.approx(70.0)
 
 
+def test_report_pairs_each_variant_with_the_full_student_of_its_cells(tmp_path):
+    root = tmp_path / "metrics" / "benchmark"
+    for seed, (full, variant, full_dev, variant_dev) in enumerate(((0.40, 0.46, 0.37, 0.38), (0.42, 0.47, 0.35, 0.37))):
+        make_cell(root, "wnut16", 500, seed, "student_full", full, dev_scores={"ents_f": full_dev})
+        make_cell(root, "wnut16", 500, seed, "variant.more", variant, dev_scores={"ents_f": variant_dev})
+    make_cell(root, "wnut16", 500, 2, "variant.more", 0.9)  # no full student of seed 2 to pair with
+    make_cell(root, "wnut16", 100, 0, "variant.more", 0.3)  # no full student at 100 at all
+    data = build_report(
+        metrics_dir=root,
+        speed_json=None,
+        output_json=tmp_path / "b.json",
+        output_md=tmp_path / "b.md",
+        plot_dir=tmp_path,
+    )
+    (row,) = data["variants"]["wnut16"]
+    assert row["size"] == 500 and row["system"] == "variant.more" and row["seeds"] == [0, 1]
+    assert row["test_difference"] == pytest.approx(5.5) and row["dev_difference"] == pytest.approx(1.5)
+    assert row["dev_per_seed"] == pytest.approx([1.0, 2.0])
+    interval = row["interval"]
+    assert interval["per_seed"] == pytest.approx([6.0, 5.0]) and interval["low"] < 5.5 < interval["high"]
+    md = (tmp_path / "b.md").read_text()
+    assert "Student variants against the full student" in md and "| 500 | more | 2 | 46.5 | +5.5 [" in md
+    assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+
+
 def test_config_mismatch_names_the_seeds_and_settings_that_differ():
     def cell(seed: int, sha: str, **overrides) -> dict:
         return {
