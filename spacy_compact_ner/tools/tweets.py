@@ -9,9 +9,11 @@ Two sources (assets `vader` and `trump_tweets`, checksummed in `spacy_compact_ne
   dtypes and slices are built; every pandas name becomes an inert record of its arguments; any other name is an
   error. The ``text`` column is read from those records; pandas is never imported.
 
-``python -m benchmarks fetch tweets`` fetches both and writes ``<dest>/tweets/{vader,trump}.txt``: one tweet per
-line, HTML entities unescaped (``&amp;`` -> ``&``), whitespace (newlines included) normalised to single spaces.
-The student variants ``tw_*`` (configs/student_variants.json) add them to a cell's transfer set.
+``python -m spacy_compact_ner assets --with-tweets`` (or ``python -m benchmarks fetch tweets``) fetches both and
+writes ``<dest>/tweets/{vader,trump}.txt``: one tweet per line, HTML entities unescaped (``&amp;`` -> ``&``),
+whitespace (newlines included) normalised to single spaces. The workflow reads them as unlabeled text
+(``--vars.unlabeled assets/tweets``); the benchmark's student variants ``tw_*`` (configs/student_variants.json)
+add them to a cell's transfer set.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tarfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List
 
-from spacy_compact_ner.tools.assets import TRUMP_TWEETS, VADER, fetch_asset
+from .assets import TRUMP_TWEETS, VADER, fetch_asset
 
 Log = Callable[[str], None]
 
