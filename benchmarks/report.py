@@ -1027,6 +1027,8 @@ README_SIZE = 500  # the default labeled size of `spacy project run all`
 README_COLUMNS = (
     ("teacher", "teacher", "teacher"),
     ("student_full", "student", "student (full)"),
+    # the default workflow's student on WNUT-16: the full student with real tweets added as unlabeled text
+    ("variant.tw_all", None, "student (full) + 25k tweets"),
     ("student_gold", None, "student (gold only)"),
     ("spacy_ner", "spacy_ner", "spaCy `ner`"),
     ("spacy_ner_vectors", "spacy_ner_vectors", "spaCy `ner` + md vectors"),
@@ -1123,7 +1125,9 @@ def readme_table(data: dict) -> str:
         f"`spacy project run benchmark-report`; do not edit by hand): the report of {data['date']}, "
         f"{data['cells']['count']} result files, details in `metrics/benchmark.md`. Entity F1 (%) on each "
         "dataset's held-out test split, mean ± std over seeds (each seed draws its own labeled sample); "
-        "*student / teacher*: the full student's mean F1 as a share of the teacher's. Silver: the reference "
+        "*student / teacher*: the full student's mean F1 as a share of the teacher's; *+ 25k tweets*: the "
+        "same student with 24,961 real tweets added to its unlabeled text (the default run's setting, WNUT-16 "
+        "only). Silver: the reference "
         "labels are en_core_web_md's predictions (agreement, not correctness; the md-vectors baseline shares "
         "the tagger's vectors)."
         + (

@@ -40,3 +40,15 @@ def test_the_harness_keeps_the_configs_training_sizes():
     # the gold-only student trains on the labeled sample alone: its own epochs, not the distilled students'
     assert "training.max_epochs" not in TrainSettings(student_epochs=7).student_overrides("student_gold")
     assert TrainSettings(student_gold_epochs=9).student_overrides("student_gold")["training.max_epochs"] == 9
+
+
+def test_the_default_run_fetches_its_unlabeled_text_and_caps_the_students_updates():
+    project = srsly.read_yaml(ROOT / "project.yml")
+    commands = {c["name"]: c for c in project["commands"]}
+    unlabeled = project["vars"]["unlabeled"]
+    assert unlabeled and all(out.startswith(f"{unlabeled}/") for out in commands["assets"]["outputs"][-2:])
+    assert "--with-tweets" in commands["assets"]["script"][0]
+    # the step cap is the workflow's alone (the harness trains students by epochs): the config has none
+    assert config_value(ROOT / "configs" / "student.cfg", "training.max_steps") == 0
+    assert project["vars"]["student_max_steps"] > 0
+    assert "--training.max_steps ${vars.student_max_steps}" in " ".join(commands["train-student"]["script"])

@@ -53,6 +53,7 @@ def synthetic_report(with_speed: bool = True) -> dict:
         )
     ]
     gold.append(_row(500, "spacy_ner_vectors", [35.0]))  # one seed of two
+    gold.append(_row(500, "variant.tw_all", [47.0, 48.0]))  # the full student with real tweets
     silver = [_row(size, system, [60.0]) for size in (500, 2000) for system in ("teacher", "student_full")]
     speed = {
         "date": "2026-01-01T00:00:00+00:00",
@@ -94,14 +95,16 @@ def test_readme_table_renders_headline_rows():
         "words/s, 1 thread",
         "parameters",
     ]
-    teacher, student, gold, ner, vectors, ratio = rows["toy, 500 labeled, test F1 (2 seeds)"]
+    teacher, student, tweets, gold, ner, vectors, ratio = rows["toy, 500 labeled, test F1 (2 seeds)"]
     assert (teacher, student, gold, ner) == ("51.0 ± 1.4", "41.0 ± 1.4", "30.5 ± 0.7", "21.0 ± 1.4")
+    assert tweets == "47.5 ± 0.7"
     assert vectors == "35.0 (n=1)"  # fewer seeds than the row's
     assert ratio == "80%"  # 41 / 51
-    assert rows["toy, all (1,000) labeled, test F1 (2 seeds)"][4] == "—"  # not measured there
-    assert rows["toy_silver (silver), 2,000 labeled, test F1 (1 seed)"] == ["60.0", "60.0", "—", "—", "—", "100%"]
-    assert rows["words/s, 1 thread"] == ["1,000", "15,000", "—", "7,500", "—", "15.0x"]
-    assert rows["parameters"] == ["20.00M", "1.00M + 0.5M vectors", "—", "1.50M", "—", "1/20.0"]
+    all_row = rows["toy, all (1,000) labeled, test F1 (2 seeds)"]
+    assert all_row[2] == all_row[5] == "—"  # not measured there
+    assert rows["toy_silver (silver), 2,000 labeled, test F1 (1 seed)"] == ["60.0", "60.0", "—", "—", "—", "—", "100%"]
+    assert rows["words/s, 1 thread"] == ["1,000", "15,000", "—", "—", "7,500", "—", "15.0x"]
+    assert rows["parameters"] == ["20.00M", "1.00M + 0.5M vectors", "—", "—", "1.50M", "—", "1/20.0"]
 
 
 def test_readme_table_without_speed_has_no_speed_rows():
