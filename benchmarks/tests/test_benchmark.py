@@ -343,6 +343,13 @@ def make_cell(root: Path, dataset: str, size, seed: int, system: str, f1: float,
     return path
 
 
+def report_without_speed(root: Path, out: Path, **kwargs) -> dict:
+    """The report of the cells under ``root``, no speed results, written under ``out`` (b.json, b.md, plots)."""
+    return build_report(
+        metrics_dir=root, speed_json=None, output_json=out / "b.json", output_md=out / "b.md", plot_dir=out, **kwargs
+    )
+
+
 F1 = {"teacher": 0.44, "student_full": 0.43, "student_kd": 0.41, "student_gold": 0.38, "spacy_ner": 0.30}
 
 
@@ -357,13 +364,7 @@ def test_report_aggregates_and_checks_targets(tmp_path):
     make_cell(root, "wnut16", 500, 2, "student_gold", 0.40)  # a third seed for one system
     bad = make_cell(root, "wnut16", 100, 2, "teacher", 0.5)
     bad.write_text(bad.read_text().replace('"ents_f": 0.5', '"ents_f": NaN'))
-    data = build_report(
-        metrics_dir=root,
-        speed_json=None,
-        output_json=tmp_path / "b.json",
-        output_md=tmp_path / "b.md",
-        plot_dir=tmp_path,
-    )
+    data = report_without_speed(root, tmp_path)
     assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
     assert all(math.isfinite(x) for x in all_numbers(data))
     wnut = data["accuracy"]["wnut16"]
@@ -401,13 +402,7 @@ def test_report_notes_when_no_unlabeled_docs_are_left(tmp_path):
     make_cell(root, "wnut16", 500, 0, "student_full", 0.4)
     make_cell(root, "wnut16", "all", 0, "student_full", 0.5, n_unlabeled=0)
     make_cell(root, "wnut16", "all", 0, "student_kd", 0.5, n_unlabeled=0)
-    data = build_report(
-        metrics_dir=root,
-        speed_json=None,
-        output_json=tmp_path / "b.json",
-        output_md=tmp_path / "b.md",
-        plot_dir=tmp_path,
-    )
+    data = report_without_speed(root, tmp_path)
     notes = [n for n in data["accuracy"]["wnut16"]["notes"] if "no unlabeled docs" in n]
     assert len(notes) == 1 and notes[0].startswith("wnut16 nall:")
     assert "no unlabeled docs left" in (tmp_path / "b.md").read_text()
@@ -434,13 +429,7 @@ def test_report_pairs_each_variant_with_the_full_student_of_its_cells(tmp_path):
         make_cell(root, "wnut16", 500, seed, "variant.more", variant, dev_scores={"ents_f": variant_dev})
     make_cell(root, "wnut16", 500, 2, "variant.more", 0.9)  # no full student of seed 2 to pair with
     make_cell(root, "wnut16", 100, 0, "variant.more", 0.3)  # no full student at 100 at all
-    data = build_report(
-        metrics_dir=root,
-        speed_json=None,
-        output_json=tmp_path / "b.json",
-        output_md=tmp_path / "b.md",
-        plot_dir=tmp_path,
-    )
+    data = report_without_speed(root, tmp_path)
     (row,) = data["variants"]["wnut16"]
     assert row["size"] == 500 and row["system"] == "variant.more" and row["seeds"] == [0, 1]
     assert row["test_difference"] == pytest.approx(5.5) and row["dev_difference"] == pytest.approx(1.5)
