@@ -285,11 +285,19 @@ def _paired_dev(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> 
     return [by[s][a] - by[s][b] for s in sorted(by) if a in by[s] and b in by[s]]
 
 
+def _with_the_cells_teacher(cells: List[dict]) -> List[dict]:
+    """The results trained no earlier than their cell's teacher (a distilled student older than it learnt
+    from an earlier teacher of that cell, which a re-run replaced); cells without a teacher result are kept."""
+    teacher_date = {(c["dataset"], c["size"], c["seed"]): c.get("date", "") for c in cells if c["system"] == "teacher"}
+    return [c for c in cells if c.get("date", "") >= teacher_date.get((c["dataset"], c["size"], c["seed"]), "")]
+
+
 def variant_comparisons(cells: List[dict], dataset: str) -> List[dict]:
     """Each student variant of ``dataset`` against the full student of the same cells (same labeled sample,
     teacher and seed), per labeled size: the paired seeds, the mean dev difference (what chooses a
     default) and the mean test difference with its paired bootstrap interval over test docs (what is
-    reported). Only results selected by the rule count."""
+    reported). Only results selected by the rule and trained after their cell's teacher count."""
+    cells = _with_the_cells_teacher(cells)
     found = sorted(
         {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith("variant.")},
         key=lambda k: (size_key(k[0]), k[1]),

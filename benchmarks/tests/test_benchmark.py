@@ -429,6 +429,11 @@ def test_report_pairs_each_variant_with_the_full_student_of_its_cells(tmp_path):
         make_cell(root, "wnut16", 500, seed, "variant.more", variant, dev_scores={"ents_f": variant_dev})
     make_cell(root, "wnut16", 500, 2, "variant.more", 0.9)  # no full student of seed 2 to pair with
     make_cell(root, "wnut16", 100, 0, "variant.more", 0.3)  # no full student at 100 at all
+    make_cell(root, "wnut16", 500, 0, "teacher", 0.5, date="2026-11-29T00:00:00+00:00")
+    make_cell(root, "wnut16", 500, 1, "teacher", 0.5, date="2026-11-29T00:00:00+00:00")
+    # a variant of an earlier teacher of the cell (re-run since): not paired with the new teacher's student
+    make_cell(root, "wnut16", 500, 0, "variant.old", 0.2, date="2026-11-28T00:00:00+00:00")
+    make_cell(root, "wnut16", 500, 1, "variant.old", 0.2, date="2026-11-28T00:00:00+00:00")
     data = report_without_speed(root, tmp_path)
     (row,) = data["variants"]["wnut16"]
     assert row["size"] == 500 and row["system"] == "variant.more" and row["seeds"] == [0, 1]
