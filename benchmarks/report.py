@@ -260,11 +260,15 @@ def left_out(cells: List[dict], dataset: str, sizes: Sequence[Size], systems: Se
     return f"; left out, selected off the rule: {'; '.join(parts)}" if parts else ""
 
 
-def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tuple[List[int], List[float], List[float]]:
-    """F1 (percent) of systems a and b over the seeds where both exist and follow the selection rule."""
-    by = {}
+def _paired(
+    cells: List[dict], dataset: str, size: Size, a: str, b: str, *, split: str = "scores"
+) -> Tuple[List[int], List[float], List[float]]:
+    """F1 (percent) of systems a and b over the seeds where both exist and follow the selection rule.
+    split: ``scores`` (test) or ``dev_scores`` (a result without them is left out)."""
+    by: Dict[int, Dict[str, float]] = {}
     for c in _of(cells, dataset, size, (a, b)):
-        by.setdefault(c["seed"], {})[c["system"]] = 100 * c["scores"]["ents_f"]
+        if "ents_f" in (c.get(split) or {}):
+            by.setdefault(c["seed"], {})[c["system"]] = 100 * c[split]["ents_f"]
     seeds = sorted(s for s, v in by.items() if a in v and b in v)
     return seeds, [by[s][a] for s in seeds], [by[s][b] for s in seeds]
 
@@ -274,15 +278,6 @@ def _paired(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> Tupl
 
 
 VARIANT_BASELINE = "student_full"
-
-
-def _paired_dev(cells: List[dict], dataset: str, size: Size, a: str, b: str) -> List[float]:
-    """Dev F1 differences (points) of a minus b, per seed where both recorded their dev score."""
-    by: Dict[int, Dict[str, float]] = {}
-    for c in _of(cells, dataset, size, (a, b)):
-        if "ents_f" in (c.get("dev_scores") or {}):
-            by.setdefault(c["seed"], {})[c["system"]] = 100 * c["dev_scores"]["ents_f"]
-    return [by[s][a] - by[s][b] for s in sorted(by) if a in by[s] and b in by[s]]
 
 
 def _with_the_cells_teacher(cells: List[dict]) -> List[dict]:
@@ -308,7 +303,8 @@ def variant_comparisons(cells: List[dict], dataset: str) -> List[dict]:
         if not seeds:
             continue
         counts = _paired_counts(cells, dataset, size, system, VARIANT_BASELINE)
-        dev = _paired_dev(cells, dataset, size, system, VARIANT_BASELINE)
+        _, dev_ours, dev_base = _paired(cells, dataset, size, system, VARIANT_BASELINE, split="dev_scores")
+        dev = [x - y for x, y in zip(dev_ours, dev_base)]
         rows.append(
             {
                 "size": size,
