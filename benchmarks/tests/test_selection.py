@@ -135,22 +135,28 @@ def test_grid_evaluates_by_the_rule_and_caps_spacys_baselines(grid_env):
     assert "training.before_update" not in overrides["teacher"]
 
 
+def _result(dataset, size, seed, system, f1, date="", rule=ON_RULE):
+    """A result file's fields as the report reads them (no ``selection_rule`` where rule is None)."""
+    return {
+        "dataset": dataset,
+        "size": size,
+        "seed": seed,
+        "system": system,
+        "n_labeled": 500,
+        "n_test": 9,
+        "test_sha256": "x",
+        "scores": {"ents_f": f1, "ents_p": f1, "ents_r": f1, "ents_per_type": {}},
+        "train_seconds": 1.0,
+        "config": {"overrides": {}},
+        "date": date,
+        **({"selection_rule": rule} if rule else {}),
+    }
+
+
 def test_report_leaves_results_off_the_rule_out_of_targets():
     def cells(teacher_rule):
         return [
-            {
-                "dataset": "d",
-                "size": 500,
-                "seed": seed,
-                "system": system,
-                "n_labeled": 500,
-                "n_test": 9,
-                "test_sha256": "x",
-                "scores": {"ents_f": f, "ents_p": f, "ents_r": f, "ents_per_type": {}},
-                "train_seconds": 1.0,
-                "config": {"overrides": {}},
-                **({"selection_rule": rule} if rule else {}),
-            }
+            _result("d", 500, seed, system, f, rule=rule)
             for seed in (0, 1)
             for system, f, rule in (("teacher", 0.50, teacher_rule), ("student_full", 0.51, ON_RULE))
         ]
@@ -164,23 +170,6 @@ def test_report_leaves_results_off_the_rule_out_of_targets():
     agg = aggregate_dataset("d", cells(None), sizes=[500], seeds=[0, 1], systems=["teacher", "student_full"])
     assert any("teacher: seeds 0, 1 selected off the rule (selection not recorded)" in n for n in agg["notes"])
     assert {r["system"] for r in agg["results"]} == {"teacher", "student_full"}  # still in the tables
-
-
-def _result(dataset, size, seed, system, f1, date):
-    return {
-        "dataset": dataset,
-        "size": size,
-        "seed": seed,
-        "system": system,
-        "n_labeled": 500,
-        "n_test": 9,
-        "test_sha256": "x",
-        "scores": {"ents_f": f1, "ents_p": f1, "ents_r": f1, "ents_per_type": {}},
-        "train_seconds": 1.0,
-        "config": {"overrides": {}},
-        "selection_rule": ON_RULE,
-        "date": date,
-    }
 
 
 def test_distilled_results_older_than_their_cells_teacher_are_left_out_of_targets():
