@@ -182,8 +182,8 @@ def aggregate_dataset(
             if stale:
                 notes.append(
                     f"{name} n{size_label(size)} {system}: seed{'s' if len(stale) > 1 else ''} {', '.join(stale)} "
-                    "trained before their cell's teacher was re-run (they learnt from the earlier teacher), so left "
-                    "out of the targets and the variant comparisons"
+                    "trained before the cell's teacher was re-run (distilled from an earlier teacher), so left out "
+                    "of the targets and the variant comparisons"
                 )
             if system == "student_full" and any(not c.get("n_unlabeled") for c in group):
                 notes.append(
