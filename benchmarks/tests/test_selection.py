@@ -208,6 +208,7 @@ def test_wnut16_targets_cover_the_default_students_transfer_set_at_500_and_all()
     # +8 over gold only at all labeled, but no per-doc counts: no interval, so not yet met
     assert targets["tw_all_beats_gold_only_at_all"]["status"] == "missing data"
     assert targets["student_beats_gold_only_at_all"]["status"] == "not met"  # +2
+    assert "no data at 100, 250, 500" in targets["tw_all_beats_spacy_ner_vectors"]["detail"]
 
 
 def test_backfill_records_the_interval_from_the_config_version_used(tmp_path):
