@@ -15,14 +15,18 @@ from .store import get_teacher_logits, read_docbin
 
 @registry.readers("spacy-compact-ner.DistillCorpus.v1")
 def create_distill_corpus_reader(
-    path: Optional[Union[str, Path]], *, max_length: int = 0, limit: int = 0
+    path: Optional[Union[str, Path]], *, max_length: int = 0, limit: int = 0, gold_repeat: int = 1
 ) -> Callable[[Language], Iterator[Example]]:
     """Read annotated docs (a ``.spacy`` file or a directory of them) as training examples.
 
     path (Optional[Path]): File or directory; None yields nothing (e.g. an unused dev corpus).
     max_length (int): Skip docs longer than this many tokens (0: no limit).
     limit (int): Read at most this many docs (0: all).
+    gold_repeat (int): Yield each doc with gold entities this many times per pass (1: once), so that a few
+        labeled docs among many teacher-annotated ones are seen as often as in a smaller transfer set.
     """
+    if isinstance(gold_repeat, bool) or not isinstance(gold_repeat, int) or gold_repeat < 1:
+        raise ValueError(f"DistillCorpus: gold_repeat must be an integer >= 1, got {gold_repeat!r}")
     docs: Optional[List[Doc]] = None
 
     def read(nlp: Language) -> Iterator[Example]:
@@ -34,8 +38,10 @@ def create_distill_corpus_reader(
         for doc in docs:
             if max_length and len(doc) > max_length:
                 continue
-            predicted = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
-            yield Example(predicted, doc)
+            copies = gold_repeat if gold_repeat > 1 and doc.has_annotation("ENT_IOB") else 1
+            for _ in range(copies):
+                predicted = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+                yield Example(predicted, doc)
 
     return read
 

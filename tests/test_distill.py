@@ -128,6 +128,24 @@ def test_distributions_that_do_not_fit_their_doc_are_named(tmp_path):
         list(reader(nlp))
 
 
+def test_gold_repeat_yields_each_labeled_doc_that_many_times(tmp_path):
+    nlp = spacy.blank("en")
+    labeled = toy_docs(nlp.vocab, 3, seed=1)
+    unlabeled = toy_docs(nlp.vocab, 4, seed=2, annotated=False)
+    for doc in labeled + unlabeled:
+        set_teacher_logits(doc, numpy.zeros((len(doc), 5)), ["O", "B-X", "I-X", "L-X", "U-X"])
+    DocBin(store_user_data=True, docs=labeled + unlabeled).to_disk(tmp_path / "mixed.spacy")
+    once = list(create_distill_corpus_reader(tmp_path / "mixed.spacy")(nlp))
+    thrice = list(create_distill_corpus_reader(tmp_path / "mixed.spacy", gold_repeat=3)(nlp))
+    assert [eg.reference.text for eg in once] == [d.text for d in labeled + unlabeled]
+    counts = {d.text: sum(eg.reference.text == d.text for eg in thrice) for d in labeled + unlabeled}
+    assert [counts[d.text] for d in labeled] == [3, 3, 3]
+    assert [counts[d.text] for d in unlabeled] == [1, 1, 1, 1]
+    assert all(eg.reference.has_annotation("ENT_IOB") for eg in thrice[:9])
+    with pytest.raises(ValueError, match="gold_repeat must be an integer >= 1, got 0"):
+        create_distill_corpus_reader(tmp_path / "mixed.spacy", gold_repeat=0)
+
+
 def test_student_labels_must_match_the_teacher(tmp_path):
     nlp = spacy.blank("en")
     doc = nlp.make_doc("Alice visited Paris")
