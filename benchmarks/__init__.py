@@ -29,6 +29,10 @@ SYSTEM_LABELS = {
 # A student variant of configs/student_variants.json benchmarked as an extra system: the full student's
 # settings plus the variant's overrides, e.g. ``--systems student_full,variant.pl_half``.
 VARIANT_PREFIX = "variant."
+# A teacher variant of configs/teacher_variants.json: the cell's teacher settings plus the variant's
+# overrides, trained on the labeled sample beside the teacher (which the students keep learning from),
+# e.g. ``--systems teacher,teacher_variant.features``: a dataset's teacher settings chosen on its dev.
+TEACHER_VARIANT_PREFIX = "teacher_variant."
 
 
 def variant_of(system: str) -> str:
@@ -36,12 +40,28 @@ def variant_of(system: str) -> str:
     return system[len(VARIANT_PREFIX) :] if system.startswith(VARIANT_PREFIX) else ""
 
 
+def teacher_variant_of(system: str) -> str:
+    """The teacher variant a system names ("" for the others)."""
+    return system[len(TEACHER_VARIANT_PREFIX) :] if system.startswith(TEACHER_VARIANT_PREFIX) else ""
+
+
 def system_label(system: str) -> str:
     """How tables name a system."""
     variant = variant_of(system)
     if variant:
         return f"student variant {variant}"
+    teacher_variant = teacher_variant_of(system)
+    if teacher_variant:
+        return f"teacher variant {teacher_variant}"
     return SYSTEM_LABELS.get(system, system)
 
 
-__all__ = ["SYSTEMS", "SYSTEM_LABELS", "VARIANT_PREFIX", "system_label", "variant_of"]
+__all__ = [
+    "SYSTEMS",
+    "SYSTEM_LABELS",
+    "TEACHER_VARIANT_PREFIX",
+    "VARIANT_PREFIX",
+    "system_label",
+    "teacher_variant_of",
+    "variant_of",
+]

@@ -25,6 +25,10 @@ Systems (all trained with ``python -m spacy train`` in a subprocess, scored with
 - ``variant.<name>``: a student variant of ``configs/student_variants.json`` (``TrainSettings.student_variants``):
   the full student's data and settings plus the variant's overrides, to check a candidate default on
   the test grid beside ``student_full`` (e.g. ``--systems student_full,variant.pl_half``).
+- ``teacher_variant.<name>``: a teacher variant of ``configs/teacher_variants.json``
+  (``TrainSettings.teacher_variants``): the teacher's settings plus the variant's overrides, on the labeled
+  sample, selected like the teacher; the students still learn from ``teacher`` (e.g. ``--systems
+  teacher,teacher_variant.features``, to choose a dataset's teacher settings on its dev).
 
 The students get static vectors when ``TrainSettings.student_vectors`` is set (the project passes the
 table built by ``python -m spacy_compact_ner vectors``).
@@ -44,7 +48,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 from spacy_compact_ner.tools.assets import sha256_file
 
-from . import SYSTEMS, VARIANT_PREFIX, system_label, variant_of
+from . import SYSTEMS, TEACHER_VARIANT_PREFIX, VARIANT_PREFIX, system_label, teacher_variant_of, variant_of
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
 from .doc_scores import encode_counts
@@ -106,9 +110,14 @@ class TrainSettings:
     keep_last: bool = False
     # Where the ``variant.<name>`` systems are defined (the student-variants file).
     student_variants: Path = Path("configs/student_variants.json")
+    # Where the ``teacher_variant.<name>`` systems are defined (the teacher-variants file).
+    teacher_variants: Path = Path("configs/teacher_variants.json")
 
     def student_variant(self, name: str) -> Variant:
         return select_variants(read_variants(self.student_variants), [name])[0]
+
+    def teacher_variant(self, name: str) -> Variant:
+        return select_variants(read_variants(self.teacher_variants), [name], config_only=True)[0]
 
     def teacher_overrides(self) -> Dict[str, object]:
         total_steps_key = "training.optimizer.learn_rate.total_steps"
@@ -352,21 +361,25 @@ class Cell:
             self._teacher_error = str(err).splitlines()[0]
             raise
 
-    def _train_teacher(self) -> dict:
+    def _train_teacher(self, system: str = "teacher") -> dict:
+        """Train (and score) the cell's teacher, or with a ``teacher_variant.<name>`` system that teacher
+        variant: the same settings plus the variant's overrides."""
         self.corpus()
+        variant = teacher_variant_of(system)
         train = self._train(
-            "teacher",
+            system,
             self.settings.teacher_config,
             {
                 "paths.train": str(self.corpus_dir / "train.spacy"),
                 "paths.dev": str(self.corpus_dir / "dev.spacy"),
                 "system.seed": self.seed,
                 **self.settings.teacher_overrides(),
+                **(self.settings.teacher_variant(variant).overrides if variant else {}),
             },
             [self.corpus_dir / "train.spacy"],
         )
-        if not self.done("teacher"):  # always score a teacher we have: one evaluation
-            self._write_result("teacher", train, train_data="labeled")
+        if not self.done(system):  # always score a teacher we have: one evaluation
+            self._write_result(system, train, train_data="labeled")
         return train
 
     def _transfer_docs(self, spec: Optional[Variant] = None) -> List[Path]:
@@ -588,6 +601,9 @@ class Cell:
         if system == "teacher":
             self._teacher()
             return
+        if teacher_variant_of(system):
+            self._train_teacher(system)
+            return
         variant = variant_of(system)
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
@@ -698,29 +714,44 @@ def grid_order(sizes: Iterable[Size], seeds: Iterable[int]) -> List[tuple]:
 
 
 def needs_teacher(system: str) -> bool:
-    """Whether a system trains (or is) the cell's teacher."""
-    return system == "teacher" or system in DISTILLED or bool(variant_of(system))
+    """Whether a system trains (or is) the cell's teacher, or a teacher variant."""
+    return system == "teacher" or system in DISTILLED or bool(variant_of(system) or teacher_variant_of(system))
 
 
-def order_systems(systems: Iterable[str], student_variants: Path = TrainSettings.student_variants) -> List[str]:
+def order_systems(
+    systems: Iterable[str],
+    student_variants: Path = TrainSettings.student_variants,
+    teacher_variants: Path = TrainSettings.teacher_variants,
+) -> List[str]:
     """The chosen systems in grid order: the built-in ones, then ``variant.<name>`` systems, whose
-    names must be in the ``student_variants`` file."""
+    names must be in the ``student_variants`` file, then ``teacher_variant.<name>`` systems (names in
+    ``teacher_variants``; variants that change the transfer set are refused)."""
     chosen = list(dict.fromkeys(systems))
-    unknown = [s for s in chosen if s not in SYSTEMS and not variant_of(s)]
+    unknown = [s for s in chosen if s not in SYSTEMS and not variant_of(s) and not teacher_variant_of(s)]
     if unknown:
         raise ValueError(
-            f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)} or {VARIANT_PREFIX}<student variant>"
+            f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}, {VARIANT_PREFIX}<student variant> "
+            f"or {TEACHER_VARIANT_PREFIX}<teacher variant>"
         )
     variants = [s for s in chosen if variant_of(s)]
-    if variants:
-        for variant in select_variants(read_variants(student_variants), [variant_of(s) for s in variants]):
-            data = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
-            if data:
-                raise ValueError(
-                    f"student variant {variant.name!r} sets {data}: in the benchmark every system "
-                    "trains on its cell's labeled sample and unlabeled docs"
-                )
-    return [s for s in SYSTEMS if s in chosen] + variants
+    teachers = [s for s in chosen if teacher_variant_of(s)]
+    _check_variants(student_variants, [variant_of(s) for s in variants], "student", "labeled sample and unlabeled docs")
+    _check_variants(teacher_variants, [teacher_variant_of(s) for s in teachers], "teacher", "labeled sample")
+    return [s for s in SYSTEMS if s in chosen] + variants + teachers
+
+
+def _check_variants(path: Path, names: Sequence[str], kind: str, data: str) -> None:
+    """The named variants exist in ``path`` and leave the cell's data alone (a teacher variant also
+    leaves the transfer set alone: `select_variants`' ``config_only``)."""
+    if not names:
+        return
+    for variant in select_variants(read_variants(path), names, config_only=kind == "teacher"):
+        keys = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
+        if keys:
+            raise ValueError(
+                f"{kind} variant {variant.name!r} sets {keys}: "
+                f"in the benchmark every system trains on its cell's {data}"
+            )
 
 
 def run_grid(
@@ -746,7 +777,7 @@ def run_grid(
     """
     settings = settings or TrainSettings()
     steps = steps or Steps()
-    systems = order_systems(systems, settings.student_variants)
+    systems = order_systems(systems, settings.student_variants, settings.teacher_variants)
     budget = Budget(max_cells, time_budget_s)
     result = GridResult()
     start = time.monotonic()

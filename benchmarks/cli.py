@@ -80,10 +80,18 @@ def benchmark_accuracy_command(
     systems: List[str] = typer.Option(
         ["teacher,student_full,student_kd,student_gold,spacy_ner,spacy_ner_vectors"],
         "--systems",
-        help="Systems (comma-separated); variant.NAME: a student variant of --student-variants.",
+        help=(
+            "Systems (comma-separated); variant.NAME: a student variant of --student-variants; "
+            "teacher_variant.NAME: a teacher variant of --teacher-variants."
+        ),
     ),
     student_variants: Path = typer.Option(
         Path("configs/student_variants.json"), "--student-variants", help="Where variant.NAME systems are defined."
+    ),
+    teacher_variants: Path = typer.Option(
+        Path("configs/teacher_variants.json"),
+        "--teacher-variants",
+        help="Where teacher_variant.NAME systems are defined.",
     ),
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where result JSONs go."),
     work_dir: Path = typer.Option(Path("training/benchmark"), "--work-dir", help="Where corpora and models go."),
@@ -141,7 +149,7 @@ def benchmark_accuracy_command(
     try:
         grid_sizes = parse_sizes(sizes)
         grid_seeds = parse_ints(seeds, name="--seeds")
-        grid_systems = order_systems(split_list(systems), student_variants)
+        grid_systems = order_systems(split_list(systems), student_variants, teacher_variants)
         bench_dataset = BenchmarkDataset(
             dataset, iob2_path, n_dev=n_dev, n_test=n_test, split_seed=split_seed, dev=dev, test=test
         )
@@ -169,6 +177,7 @@ def benchmark_accuracy_command(
             baseline_vectors=baseline_vectors,
             keep_last=keep_last,
             student_variants=student_variants,
+            teacher_variants=teacher_variants,
         )
     except ValueError as err:
         fail(str(err))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import SYSTEMS, system_label
+from . import SYSTEMS, TEACHER_VARIANT_PREFIX, VARIANT_PREFIX, system_label
 from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .doc_scores import decode_counts, paired_bootstrap
 from .schema import BENCHMARK_SCHEMA, validate_cell
@@ -314,28 +314,63 @@ def _paired(
 
 
 # ---------------------------------------------------------------------------------------------
-# Student variants against the full student, paired by seed
+# Variants against the system they vary (student variants: the full student; teacher variants: the teacher),
+# paired by seed
 
 
 VARIANT_BASELINE = "student_full"
 
 
-def variant_comparisons(cells: List[dict], dataset: str) -> List[dict]:
-    """Each student variant of ``dataset`` against the full student of the same cells (same labeled sample,
-    teacher and seed), per labeled size: the paired seeds, the mean dev difference (what chooses a
+class VariantKind(NamedTuple):
+    """Systems named ``prefix<name>``, compared with ``baseline`` of the same cells."""
+
+    prefix: str
+    baseline: str
+    title: str  # of the table
+    baseline_name: str  # how the table's text calls the baseline
+    where: str  # the file that describes the variants
+    shared: str  # what a variant and its baseline share
+
+
+VARIANT_KINDS = (
+    VariantKind(
+        VARIANT_PREFIX,
+        VARIANT_BASELINE,
+        "Student variants",
+        "full student",
+        "configs/student_variants.json",
+        "labeled sample, teacher and seed",
+    ),
+    VariantKind(
+        TEACHER_VARIANT_PREFIX,
+        "teacher",
+        "Teacher variants",
+        "teacher",
+        "configs/teacher_variants.json",
+        "labeled sample, dev set and seed",
+    ),
+)
+
+
+def variant_comparisons(
+    cells: List[dict], dataset: str, prefix: str = VARIANT_PREFIX, baseline: str = VARIANT_BASELINE
+) -> List[dict]:
+    """Each variant of ``dataset`` (systems named ``prefix<name>``: student variants against the full
+    student, teacher variants against the teacher) against ``baseline`` of the same cells (same labeled
+    sample, teacher and seed), per labeled size: the paired seeds, the mean dev difference (what chooses a
     default) and the mean test difference with its paired bootstrap interval over test docs (what is
     reported). Only results selected by the rule and trained after their cell's teacher count (`_of`)."""
     found = sorted(
-        {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith("variant.")},
+        {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith(prefix)},
         key=lambda k: (size_key(k[0]), k[1]),
     )
     rows = []
     for size, system in found:
-        seeds, ours, base = _paired(cells, dataset, size, system, VARIANT_BASELINE)
+        seeds, ours, base = _paired(cells, dataset, size, system, baseline)
         if not seeds:
             continue
-        counts = _paired_counts(cells, dataset, size, system, VARIANT_BASELINE)
-        _, dev_ours, dev_base = _paired(cells, dataset, size, system, VARIANT_BASELINE, split="dev_scores")
+        counts = _paired_counts(cells, dataset, size, system, baseline)
+        _, dev_ours, dev_base = _paired(cells, dataset, size, system, baseline, split="dev_scores")
         dev = [x - y for x, y in zip(dev_ours, dev_base)]
         rows.append(
             {
@@ -352,16 +387,17 @@ def variant_comparisons(cells: List[dict], dataset: str) -> List[dict]:
     return rows
 
 
-def variants_markdown(dataset: str, rows: Sequence[dict]) -> List[str]:
-    """The table of `variant_comparisons` (empty when the dataset has no variant results)."""
+def variants_markdown(dataset: str, rows: Sequence[dict], prefix: str = VARIANT_PREFIX) -> List[str]:
+    """The table of `variant_comparisons` of one kind (empty when the dataset has no such results)."""
     if not rows:
         return []
+    kind = next(kind for kind in VARIANT_KINDS if kind.prefix == prefix)
     lines = [
-        f"### Student variants against the full student: {dataset_title(dataset)}",
+        f"### {kind.title} against the {kind.baseline_name}: {dataset_title(dataset)}",
         "",
-        "Differences in F1 points, variant minus the full student of the same cell (same labeled sample, teacher "
-        "and seed), mean over the paired seeds. Dev chooses a default; test reports, with a paired bootstrap 95% "
-        "interval over test docs. Variants are described in `configs/student_variants.json`.",
+        f"Differences in F1 points, variant minus the {kind.baseline_name} of the same cell "
+        f"(same {kind.shared}), mean over the paired seeds. Dev chooses a default; test reports, "
+        f"with a paired bootstrap 95% interval over test docs. Variants are described in `{kind.where}`.",
         "",
         "| labeled | variant | seeds | test F1 | test Δ [95% CI] | test Δ per seed | dev Δ | dev Δ per seed |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -373,7 +409,7 @@ def variants_markdown(dataset: str, rows: Sequence[dict]) -> List[str]:
         dev = f"{r['dev_difference']:+.1f}" if r["dev_difference"] is not None else "—"
         dev_seeds = ", ".join(f"{d:+.1f}" for d in r["dev_per_seed"]) or "—"
         lines.append(
-            f"| {size_label(r['size'])} | {r['system'].removeprefix('variant.')} | {len(r['seeds'])} | "
+            f"| {size_label(r['size'])} | {r['system'].removeprefix(prefix)} | {len(r['seeds'])} | "
             f"{r['test_f1']:.1f} | {test} | {per_seed} | {dev} | {dev_seeds} |"
         )
     return lines
@@ -1045,6 +1081,12 @@ def build_report(
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
         accuracy[name] = agg
     variants = {name: rows for name in names if (rows := variant_comparisons(cells, name))}
+    teacher_kind = VARIANT_KINDS[1]
+    teacher_variants = {
+        name: rows
+        for name in names
+        if (rows := variant_comparisons(cells, name, teacher_kind.prefix, teacher_kind.baseline))
+    }
     targets = [
         target
         for name in targets_datasets
@@ -1063,6 +1105,7 @@ def build_report(
         "accuracy": accuracy,
         "targets": targets,
         "variants": variants,
+        "teacher_variants": teacher_variants,
         "speed": speed,
         "plots": plots,
     }
@@ -1085,8 +1128,9 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     for name, agg in data["accuracy"].items():
         plot = data["plots"].get(name)
         lines += [""] + accuracy_markdown(agg, plot=f"{image_prefix}{Path(plot).name}" if plot else None)
-        if data.get("variants", {}).get(name):
-            lines += [""] + variants_markdown(name, data["variants"][name])
+        for prefix, key in ((VARIANT_PREFIX, "variants"), (TEACHER_VARIANT_PREFIX, "teacher_variants")):
+            if data.get(key, {}).get(name):
+                lines += [""] + variants_markdown(name, data[key][name], prefix)
     lines.append("")
     if data.get("speed"):
         lines.append(speed_markdown(data["speed"], image_prefix=image_prefix))

@@ -289,6 +289,47 @@ def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
     assert dev_table.count("25.0 (n=1)") == 3  # teacher, student_full and the variant, from their meta.json
 
 
+def test_a_teacher_variant_trains_beside_the_teacher(grid_env, tmp_path):
+    variants = tmp_path / "teacher_variants.json"
+    variants.write_text(
+        json.dumps(
+            {
+                "features": {"note": "case", "overrides": {"components.ner.model.tok2vec.feature_width": 32}},
+                "elsewhere": {"overrides": {"paths.dev": "other.spacy"}},
+                "grown": {"overrides": {}, "augment_factor": 2},
+            }
+        )
+    )
+    student = tmp_path / "student_variants.json"
+    student.write_text(json.dumps({"plain": {"overrides": {}}}))
+    chosen = ["teacher_variant.features", "student_full", "teacher"]
+    assert order_systems(chosen, student, variants) == ["teacher", "student_full", "teacher_variant.features"]
+    with pytest.raises(ValueError, match="unknown variant"):
+        order_systems(["teacher_variant.nope"], student, variants)
+    with pytest.raises(ValueError, match="teacher variant 'elsewhere' sets \\['paths.dev'\\]"):
+        order_systems(["teacher_variant.elsewhere"], student, variants)
+    with pytest.raises(ValueError, match="change the transfer set"):
+        order_systems(["teacher_variant.grown"], student, variants)
+
+    grid_env["settings"].teacher_variants = variants
+    steps = FakeSteps()
+    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=["teacher", "teacher_variant.features"])
+    assert result.written == ["toy/n20-s1/teacher", "toy/n20-s1/teacher_variant.features"]
+    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
+    teacher, variant = overrides["teacher"], overrides["teacher_variant.features"]
+    assert variant.pop("components.ner.model.tok2vec.feature_width") == 32
+    assert variant == teacher  # the teacher's data, seed, schedule and evaluation interval, plus the override
+    assert not [c for c in steps.calls if c[0] == "annotate"]  # no student: nothing annotated
+    cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "teacher_variant.features.json").read_text())
+    assert validate_cell(cell) == [] and cell["train_data"] == "labeled"
+    data = report_without_speed(grid_env["metrics"], tmp_path, datasets=["toy"], sizes=[20], seeds=[1])
+    (row,) = data["teacher_variants"]["toy"]
+    assert row["system"] == "teacher_variant.features" and row["seeds"] == [1] and data["variants"] == {}
+    md = (tmp_path / "b.md").read_text()
+    assert "Teacher variants against the teacher" in md and "| 20 | features | 1 |" in md
+    assert "teacher variant features" in md and validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+
+
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
     lock = grid_env["work"] / "toy" / "n20-s0" / ".lock"
     lock.parent.mkdir(parents=True)
