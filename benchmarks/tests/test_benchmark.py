@@ -242,15 +242,30 @@ def test_student_vectors_and_a_missing_baseline_table(grid_env, tmp_path):
     )
 
 
+def _variants_file(path: Path, variants: dict) -> Path:
+    path.write_text(json.dumps(variants))
+    return path
+
+
+def _run_beside(grid_env, base: str, system: str, key: str, value) -> FakeSteps:
+    """Run ``base`` and its variant ``system`` in one cell: the variant's training overrides are the base's
+    plus its own ``key`` = ``value``."""
+    steps = FakeSteps()
+    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=[base, system])
+    assert result.written == [f"toy/n20-s1/{base}", f"toy/n20-s1/{system}"]
+    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
+    assert overrides[system].pop(key) == value
+    assert overrides[system] == overrides[base]  # the same data, seed, settings and evaluation interval
+    return steps
+
+
 def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
-    variants = tmp_path / "variants.json"
-    variants.write_text(
-        json.dumps(
-            {
-                "pl_half": {"note": "half", "overrides": {"components.ner.loss.pseudo_label_weight": 0.5}},
-                "elsewhere": {"overrides": {"paths.train": "other.spacy"}},
-            }
-        )
+    variants = _variants_file(
+        tmp_path / "variants.json",
+        {
+            "pl_half": {"note": "half", "overrides": {"components.ner.loss.pseudo_label_weight": 0.5}},
+            "elsewhere": {"overrides": {"paths.train": "other.spacy"}},
+        },
     )
     assert order_systems(["variant.pl_half", "student_full"], variants) == ["student_full", "variant.pl_half"]
     with pytest.raises(ValueError, match="unknown variant"):
@@ -261,13 +276,7 @@ def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
         order_systems(["student_large"], variants)
 
     grid_env["settings"].student_variants = variants
-    steps = FakeSteps()
-    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=["student_full", "variant.pl_half"])
-    assert result.written == ["toy/n20-s1/student_full", "toy/n20-s1/variant.pl_half"]
-    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
-    full, variant = overrides["student_full"], overrides["variant.pl_half"]
-    assert variant.pop("components.ner.loss.pseudo_label_weight") == 0.5
-    assert variant == full  # the full student's data, seed and settings, with the variant's override on top
+    steps = _run_beside(grid_env, "student_full", "variant.pl_half", "components.ner.loss.pseudo_label_weight", 0.5)
     assert len([c for c in steps.calls if c[0] == "annotate"]) == 1  # the cell's distill corpus is shared
     cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "variant.pl_half.json").read_text())
     assert validate_cell(cell) == [] and cell["system"] == "variant.pl_half" and cell["train_data"] == "distill"
@@ -290,18 +299,15 @@ def test_a_student_variant_runs_as_an_extra_system(grid_env, tmp_path):
 
 
 def test_a_teacher_variant_trains_beside_the_teacher(grid_env, tmp_path):
-    variants = tmp_path / "teacher_variants.json"
-    variants.write_text(
-        json.dumps(
-            {
-                "features": {"note": "case", "overrides": {"components.ner.model.tok2vec.feature_width": 32}},
-                "elsewhere": {"overrides": {"paths.dev": "other.spacy"}},
-                "grown": {"overrides": {}, "augment_factor": 2},
-            }
-        )
+    variants = _variants_file(
+        tmp_path / "teacher_variants.json",
+        {
+            "features": {"note": "case", "overrides": {"components.ner.model.tok2vec.feature_width": 32}},
+            "elsewhere": {"overrides": {"paths.dev": "other.spacy"}},
+            "grown": {"overrides": {}, "augment_factor": 2},
+        },
     )
-    student = tmp_path / "student_variants.json"
-    student.write_text(json.dumps({"plain": {"overrides": {}}}))
+    student = _variants_file(tmp_path / "student_variants.json", {"plain": {"overrides": {}}})
     chosen = ["teacher_variant.features", "student_full", "teacher"]
     assert order_systems(chosen, student, variants) == ["teacher", "student_full", "teacher_variant.features"]
     with pytest.raises(ValueError, match="unknown variant"):
@@ -312,13 +318,9 @@ def test_a_teacher_variant_trains_beside_the_teacher(grid_env, tmp_path):
         order_systems(["teacher_variant.grown"], student, variants)
 
     grid_env["settings"].teacher_variants = variants
-    steps = FakeSteps()
-    result = _grid(grid_env, steps, sizes=[20], seeds=[1], systems=["teacher", "teacher_variant.features"])
-    assert result.written == ["toy/n20-s1/teacher", "toy/n20-s1/teacher_variant.features"]
-    overrides = {c[1]: c[2] for c in steps.calls if c[0] == "train"}
-    teacher, variant = overrides["teacher"], overrides["teacher_variant.features"]
-    assert variant.pop("components.ner.model.tok2vec.feature_width") == 32
-    assert variant == teacher  # the teacher's data, seed, schedule and evaluation interval, plus the override
+    steps = _run_beside(
+        grid_env, "teacher", "teacher_variant.features", "components.ner.model.tok2vec.feature_width", 32
+    )
     assert not [c for c in steps.calls if c[0] == "annotate"]  # no student: nothing annotated
     cell = json.loads((grid_env["metrics"] / "toy" / "n20-s1" / "teacher_variant.features.json").read_text())
     assert validate_cell(cell) == [] and cell["train_data"] == "labeled"
