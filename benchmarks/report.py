@@ -108,13 +108,28 @@ def stat(values: Sequence[float]) -> dict:
     }
 
 
+# Overrides that differ between the seeds of a (size, system) by design: the seed, each cell's own files, and
+# the dev interval the selection rule sets from the cell's shortest epoch (the rule is checked on its own).
+PER_CELL_OVERRIDES = ("system.seed", "training.eval_frequency")
+
+
 def _config_overrides(cell: dict) -> dict:
-    """The cell's config overrides that are meant to be the same for every seed."""
-    return {
-        k: v
-        for k, v in cell["config"].get("overrides", {}).items()
-        if not k.startswith("paths.") and k != "system.seed"
-    }
+    """The cell's config overrides that are meant to be the same for every seed (the time cap's marker file,
+    a path inside the cell, left out of its callback's settings)."""
+    overrides = {}
+    for key, value in cell["config"].get("overrides", {}).items():
+        if key.startswith("paths.") or key in PER_CELL_OVERRIDES:
+            continue
+        if key == "training.before_update" and isinstance(value, str) and '"marker"' in value:
+            try:
+                settings = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+            else:
+                if isinstance(settings, dict):
+                    value = json.dumps({k: v for k, v in settings.items() if k != "marker"}, sort_keys=True)
+        overrides[key] = value
+    return overrides
 
 
 def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:

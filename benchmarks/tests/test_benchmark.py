@@ -496,9 +496,17 @@ def test_config_mismatch_names_the_seeds_and_settings_that_differ():
             "config": {"sha256": sha, "overrides": {"system.seed": str(seed), "paths.train": f"t{seed}", **overrides}},
         }
 
-    same = [cell(0, "a" * 64, x="1"), cell(1, "a" * 64, x="1")]
-    assert config_mismatch(same) is None  # the seed and paths differ by design
-    mixed = same + [cell(2, "b" * 64, x="2", y="3")]
+    def capped(seed: int) -> str:
+        return json.dumps({"@callbacks": "cap", "minutes": 60.0, "marker": f"training/n500-s{seed}/time_cap.json"})
+
+    same = [
+        cell(0, "a" * 64, x="1", **{"training.eval_frequency": "21", "training.before_update": capped(0)}),
+        cell(1, "a" * 64, x="1", **{"training.eval_frequency": "23", "training.before_update": capped(1)}),
+    ]
+    assert config_mismatch(same) is None  # the seed, paths, dev interval and time-cap marker differ by design
+    longer = json.dumps({"@callbacks": "cap", "minutes": 30.0, "marker": "training/n500-s2/time_cap.json"})
+    assert "minutes" in config_mismatch(same + [cell(2, "a" * 64, x="1", **{"training.before_update": longer})])
+    mixed = same + [cell(2, "b" * 64, x="2", y="3", **{"training.before_update": capped(2)})]
     assert config_mismatch(mixed) == (
         "config file aaaaaaaa (seeds 0, 1), bbbbbbbb (seed 2); "
         "x 1 (seeds 0, 1), 2 (seed 2); y unset (seeds 0, 1), 3 (seed 2)"
