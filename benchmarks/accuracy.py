@@ -736,16 +736,16 @@ def order_systems(
     variants = [s for s in chosen if variant_of(s)]
     teachers = [s for s in chosen if teacher_variant_of(s)]
     _check_variants(student_variants, [variant_of(s) for s in variants], "student", "labeled sample and unlabeled docs")
-    _check_variants(teacher_variants, [teacher_variant_of(s) for s in teachers], "teacher", "labeled sample")
+    _check_variants(teacher_variants, [teacher_variant_of(s) for s in teachers], "teacher", "labeled sample", True)
     return [s for s in SYSTEMS if s in chosen] + variants + teachers
 
 
-def _check_variants(path: Path, names: Sequence[str], kind: str, data: str) -> None:
-    """The named variants exist in ``path`` and leave the cell's data alone (a teacher variant also
-    leaves the transfer set alone: `select_variants`' ``config_only``)."""
+def _check_variants(path: Path, names: Sequence[str], kind: str, data: str, config_only: bool = False) -> None:
+    """The named variants exist in ``path`` and leave the cell's data alone; ``config_only`` (teacher
+    variants): they leave the transfer set alone too (`select_variants`)."""
     if not names:
         return
-    for variant in select_variants(read_variants(path), names, config_only=kind == "teacher"):
+    for variant in select_variants(read_variants(path), names, config_only=config_only):
         keys = sorted(key for key in variant.overrides if key in CELL_DATA_KEYS)
         if keys:
             raise ValueError(

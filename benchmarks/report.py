@@ -120,14 +120,13 @@ def _config_overrides(cell: dict) -> dict:
     for key, value in cell["config"].get("overrides", {}).items():
         if key.startswith("paths.") or key in PER_CELL_OVERRIDES:
             continue
-        if key == "training.before_update" and isinstance(value, str) and '"marker"' in value:
+        if key == "training.before_update" and isinstance(value, str):
             try:
                 settings = json.loads(value)
             except json.JSONDecodeError:
-                pass
-            else:
-                if isinstance(settings, dict):
-                    value = json.dumps({k: v for k, v in settings.items() if k != "marker"}, sort_keys=True)
+                settings = None
+            if isinstance(settings, dict) and "marker" in settings:
+                value = json.dumps({k: v for k, v in settings.items() if k != "marker"}, sort_keys=True)
         overrides[key] = value
     return overrides
 
@@ -341,6 +340,7 @@ class VariantKind(NamedTuple):
 
     prefix: str
     baseline: str
+    key: str  # of the report's JSON
     title: str  # of the table
     baseline_name: str  # how the table's text calls the baseline
     where: str  # the file that describes the variants
@@ -351,6 +351,7 @@ VARIANT_KINDS = (
     VariantKind(
         VARIANT_PREFIX,
         VARIANT_BASELINE,
+        "variants",
         "Student variants",
         "full student",
         "configs/student_variants.json",
@@ -359,6 +360,7 @@ VARIANT_KINDS = (
     VariantKind(
         TEACHER_VARIANT_PREFIX,
         "teacher",
+        "teacher_variants",
         "Teacher variants",
         "teacher",
         "configs/teacher_variants.json",
@@ -402,11 +404,10 @@ def variant_comparisons(
     return rows
 
 
-def variants_markdown(dataset: str, rows: Sequence[dict], prefix: str = VARIANT_PREFIX) -> List[str]:
+def variants_markdown(dataset: str, rows: Sequence[dict], kind: VariantKind = VARIANT_KINDS[0]) -> List[str]:
     """The table of `variant_comparisons` of one kind (empty when the dataset has no such results)."""
     if not rows:
         return []
-    kind = next(kind for kind in VARIANT_KINDS if kind.prefix == prefix)
     lines = [
         f"### {kind.title} against the {kind.baseline_name}: {dataset_title(dataset)}",
         "",
@@ -424,7 +425,7 @@ def variants_markdown(dataset: str, rows: Sequence[dict], prefix: str = VARIANT_
         dev = f"{r['dev_difference']:+.1f}" if r["dev_difference"] is not None else "—"
         dev_seeds = ", ".join(f"{d:+.1f}" for d in r["dev_per_seed"]) or "—"
         lines.append(
-            f"| {size_label(r['size'])} | {r['system'].removeprefix(prefix)} | {len(r['seeds'])} | "
+            f"| {size_label(r['size'])} | {r['system'].removeprefix(kind.prefix)} | {len(r['seeds'])} | "
             f"{r['test_f1']:.1f} | {test} | {per_seed} | {dev} | {dev_seeds} |"
         )
     return lines
@@ -1095,12 +1096,11 @@ def build_report(
         except ImportError as err:  # matplotlib is a dev extra
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
         accuracy[name] = agg
-    variants = {name: rows for name in names if (rows := variant_comparisons(cells, name))}
-    teacher_kind = VARIANT_KINDS[1]
-    teacher_variants = {
-        name: rows
-        for name in names
-        if (rows := variant_comparisons(cells, name, teacher_kind.prefix, teacher_kind.baseline))
+    comparisons = {
+        kind.key: {
+            name: rows for name in names if (rows := variant_comparisons(cells, name, kind.prefix, kind.baseline))
+        }
+        for kind in VARIANT_KINDS
     }
     targets = [
         target
@@ -1119,8 +1119,7 @@ def build_report(
         "cells": {"count": len(cells), "root": str(metrics_dir), "invalid": problems},
         "accuracy": accuracy,
         "targets": targets,
-        "variants": variants,
-        "teacher_variants": teacher_variants,
+        **comparisons,
         "speed": speed,
         "plots": plots,
     }
@@ -1143,9 +1142,9 @@ def report_markdown(data: dict, *, image_prefix: str = "metrics/") -> str:
     for name, agg in data["accuracy"].items():
         plot = data["plots"].get(name)
         lines += [""] + accuracy_markdown(agg, plot=f"{image_prefix}{Path(plot).name}" if plot else None)
-        for prefix, key in ((VARIANT_PREFIX, "variants"), (TEACHER_VARIANT_PREFIX, "teacher_variants")):
-            if data.get(key, {}).get(name):
-                lines += [""] + variants_markdown(name, data[key][name], prefix)
+        for kind in VARIANT_KINDS:
+            if data.get(kind.key, {}).get(name):
+                lines += [""] + variants_markdown(name, data[kind.key][name], kind)
     lines.append("")
     if data.get("speed"):
         lines.append(speed_markdown(data["speed"], image_prefix=image_prefix))
