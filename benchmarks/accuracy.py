@@ -52,7 +52,7 @@ from . import SYSTEMS, TEACHER_VARIANT_PREFIX, VARIANT_PREFIX, system_label, tea
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .datasets import BenchmarkDataset
 from .doc_scores import encode_counts
-from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, override_strings
+from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, changed_overrides, override_strings
 from .schema import CELL_SCHEMA
 from .selection import selection_for
 from .time_cap import REGISTERED_NAME as TIME_CAP_CALLBACK
@@ -233,6 +233,7 @@ class Cell:
         self.corpus_dir = self.work / "corpus"
         self._stats: Optional[dict] = None
         self._teacher_error: Optional[str] = None
+        self._told_changed: set = set()
 
     # -- paths and state
 
@@ -240,7 +241,20 @@ class Cell:
         return self.results_dir / f"{system}.json"
 
     def done(self, system: str) -> bool:
-        return self.result_path(system).is_file()
+        """Whether ``system`` has its result; a teacher's (or teacher variant's) counts only if it ran the
+        settings this grid would train it with (a changed ``--teacher-set`` trains it again, and the cell's
+        distilled results, from its earlier teacher, are then left out of the report until re-run)."""
+        path = self.result_path(system)
+        if not path.is_file():
+            return False
+        if system != "teacher" and not teacher_variant_of(system):
+            return True
+        recorded = json.loads(path.read_text())["config"].get("overrides", {})
+        changed = changed_overrides(recorded, override_strings(self._teacher_overrides(system)))
+        if changed and system not in self._told_changed:
+            self._told_changed.add(system)
+            self._say(f"{system}: its result ran other settings ({changed}): training it again")
+        return not changed
 
     def _say(self, text: str) -> None:
         self.log(f"[{self.dataset.name} {self.name}] {text}")
@@ -295,17 +309,12 @@ class Cell:
         docs: Sequence[Path],
         *,
         time_cap: float = 0.0,
+        inputs_date: str = "",
     ) -> dict:
-        """Train ``system`` once (a finished training is reused), evaluated on dev as the selection
-        rule says for its training docs ``docs``; ``time_cap`` minutes (0: none) stop it early."""
-        done = self._trained(system)
-        if done is not None and (self.work / system / "model-best").is_dir():
-            return done
-        self.budget.check()
+        """Train ``system`` once, evaluated on dev as the selection rule says for its training docs ``docs``;
+        ``time_cap`` minutes (0: none) stop it early. A finished training is reused if it ran the same
+        settings after its inputs were made (``inputs_date``: e.g. when the teacher annotated them)."""
         out = self.work / system
-        if out.exists():
-            shutil.rmtree(out)  # an interrupted training: start again
-        out.mkdir(parents=True)
         rule = selection_for(config, overrides, docs)
         overrides = {"training.eval_frequency": rule.eval_frequency, **overrides}
         cap_marker = out / "time_cap.json"
@@ -317,6 +326,17 @@ class Cell:
                 "minutes": float(time_cap),
                 "marker": str(cap_marker.resolve()),
             }
+        done = self._trained(system)
+        if done is not None and (out / "model-best").is_dir():
+            changed = changed_overrides(done.get("overrides", {}), override_strings(overrides))
+            if not changed and done.get("date", "") >= inputs_date:
+                return done
+            why = f"ran other settings ({changed})" if changed else "was trained on earlier inputs"
+            self._say(f"{system}: its model on disk {why}: training it again")
+        self.budget.check()
+        if out.exists():
+            shutil.rmtree(out)  # an interrupted training, or one with other settings: start again
+        out.mkdir(parents=True)
         self._say(
             f"training {system}, dev evaluation every {overrides['training.eval_frequency']} steps "
             f"(shortest epoch {rule.shortest_epoch} steps; log: {out / 'train.log'})"
@@ -365,22 +385,23 @@ class Cell:
         """Train (and score) the cell's teacher, or with a ``teacher_variant.<name>`` system that teacher
         variant: the same settings plus the variant's overrides."""
         self.corpus()
-        variant = teacher_variant_of(system)
         train = self._train(
-            system,
-            self.settings.teacher_config,
-            {
-                "paths.train": str(self.corpus_dir / "train.spacy"),
-                "paths.dev": str(self.corpus_dir / "dev.spacy"),
-                "system.seed": self.seed,
-                **self.settings.teacher_overrides(),
-                **(self.settings.teacher_variant(variant).overrides if variant else {}),
-            },
-            [self.corpus_dir / "train.spacy"],
+            system, self.settings.teacher_config, self._teacher_overrides(system), [self.corpus_dir / "train.spacy"]
         )
         if not self.done(system):  # always score a teacher we have: one evaluation
             self._write_result(system, train, train_data="labeled")
         return train
+
+    def _teacher_overrides(self, system: str = "teacher") -> Dict[str, object]:
+        """The overrides of the cell's teacher, or of a ``teacher_variant.<name>``: the teacher's plus its own."""
+        variant = teacher_variant_of(system)
+        return {
+            "paths.train": str(self.corpus_dir / "train.spacy"),
+            "paths.dev": str(self.corpus_dir / "dev.spacy"),
+            "system.seed": self.seed,
+            **self.settings.teacher_overrides(),
+            **(self.settings.teacher_variant(variant).overrides if variant else {}),
+        }
 
     def _transfer_docs(self, spec: Optional[Variant] = None) -> List[Path]:
         """The docs of the transfer set: labeled + unlabeled, their augmented copies and extra text."""
@@ -465,9 +486,13 @@ class Cell:
         crossfit_folds = spec.crossfit_folds if spec is not None else 0
         distill = self._distill_path(spec)
         marker = distill.with_name(distill.stem + "_done.json")
-        if marker.is_file() and distill.is_file():
-            return json.loads(marker.read_text())
         teacher = self._teacher()
+        if marker.is_file() and distill.is_file():
+            done = json.loads(marker.read_text())
+            # (markers written before they recorded their teacher are trusted)
+            if done.get("teacher_date", teacher["date"]) == teacher["date"]:
+                return done
+            self._say(f"{distill.name} was annotated by an earlier teacher of this cell: annotating it again")
         self.budget.check()
         augment: Dict[str, object] = {}
         if augment_factor:
@@ -524,7 +549,12 @@ class Cell:
                 batch_size=self.settings.annotate_batch_size,
                 gpu_id=self.settings.gpu_id,
             )
-        done = {"seconds": seconds, "teacher_train_seconds": teacher["seconds"], "date": now_iso()}
+        done = {
+            "seconds": seconds,
+            "teacher_train_seconds": teacher["seconds"],
+            "teacher_date": teacher["date"],
+            "date": now_iso(),
+        }
         if augment:
             done["augment"] = augment
         if crossfit:
@@ -619,6 +649,7 @@ class Cell:
                     **(spec.overrides if spec else {}),
                 },
                 self._transfer_docs(spec),  # the docs the distill file holds
+                inputs_date=distill["date"],
             )
             # A cross-fitted transfer set's seconds include its fold teachers' training.
             annotation = "crossfit" if "crossfit" in distill else "annotate"

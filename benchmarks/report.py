@@ -13,6 +13,7 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequenc
 from . import SYSTEMS, TEACHER_VARIANT_PREFIX, VARIANT_PREFIX, system_label
 from .common import Size, human_bytes, machine_info, now_iso, size_key, size_label, write_json, write_text
 from .doc_scores import decode_counts, paired_bootstrap
+from .runner import changed_overrides, comparable_overrides
 from .schema import BENCHMARK_SCHEMA, validate_cell
 from .selection import off_rule
 
@@ -108,29 +109,6 @@ def stat(values: Sequence[float]) -> dict:
     }
 
 
-# Overrides that differ between the seeds of a (size, system) by design: the seed, each cell's own files, and
-# the dev interval the selection rule sets from the cell's shortest epoch (the rule is checked on its own).
-PER_CELL_OVERRIDES = ("system.seed", "training.eval_frequency")
-
-
-def _config_overrides(cell: dict) -> dict:
-    """The cell's config overrides that are meant to be the same for every seed (the time cap's marker file,
-    a path inside the cell, left out of its callback's settings)."""
-    overrides = {}
-    for key, value in cell["config"].get("overrides", {}).items():
-        if key.startswith("paths.") or key in PER_CELL_OVERRIDES:
-            continue
-        if key == "training.before_update" and isinstance(value, str):
-            try:
-                settings = json.loads(value)
-            except json.JSONDecodeError:
-                settings = None
-            if isinstance(settings, dict) and "marker" in settings:
-                value = json.dumps({k: v for k, v in settings.items() if k != "marker"}, sort_keys=True)
-        overrides[key] = value
-    return overrides
-
-
 def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:
     """'a (seeds 0, 1), b (seed 2)': the seeds of a group by one setting (``values[i]`` is group[i]'s)."""
     seeds: Dict[str, List[int]] = {}
@@ -142,7 +120,10 @@ def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:
 def config_mismatch(group: Sequence[dict]) -> Optional[str]:
     """None when every seed of a (size, system) ran the same config; else which seeds ran which:
     the config file's sha256 (first 8 hex digits) and each override that differs."""
-    settings = [{"config file": c["config"].get("sha256") or "none", **_config_overrides(c)} for c in group]
+    settings = [
+        {"config file": c["config"].get("sha256") or "none", **comparable_overrides(c["config"].get("overrides", {}))}
+        for c in group
+    ]
     keys = ["config file"] + sorted({k for s in settings for k in s} - {"config file"})
     parts = []
     for key in keys:
@@ -377,6 +358,8 @@ def variant_comparisons(
     sample, teacher and seed), per labeled size: the paired seeds, the mean dev difference (what chooses a
     default) and the mean test difference with its paired bootstrap interval over test docs (what is
     reported). Only results selected by the rule and trained after their cell's teacher count (`_of`)."""
+    if prefix == TEACHER_VARIANT_PREFIX:
+        cells = [c for c in cells if not same_as_teacher(c, cells)]
     found = sorted(
         {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith(prefix)},
         key=lambda k: (size_key(k[0]), k[1]),
@@ -404,6 +387,19 @@ def variant_comparisons(
     return rows
 
 
+def same_as_teacher(cell: dict, cells: Sequence[dict]) -> bool:
+    """Whether ``cell``, a teacher variant, ran its cell teacher's settings (a dataset whose teacher took the
+    variant's settings): nothing to compare there."""
+    if not cell["system"].startswith(TEACHER_VARIANT_PREFIX):
+        return False
+    where = (cell["dataset"], cell["size"], cell["seed"])
+    teachers = (c for c in cells if c["system"] == "teacher" and (c["dataset"], c["size"], c["seed"]) == where)
+    teacher = next(teachers, None)
+    if teacher is None:
+        return False
+    return not changed_overrides(teacher["config"].get("overrides", {}), cell["config"].get("overrides", {}))
+
+
 def variants_markdown(dataset: str, rows: Sequence[dict], kind: VariantKind = VARIANT_KINDS[0]) -> List[str]:
     """The table of `variant_comparisons` of one kind (empty when the dataset has no such results)."""
     if not rows:
@@ -413,7 +409,12 @@ def variants_markdown(dataset: str, rows: Sequence[dict], kind: VariantKind = VA
         "",
         f"Differences in F1 points, variant minus the {kind.baseline_name} of the same cell "
         f"(same {kind.shared}), mean over the paired seeds. Dev chooses a default; test reports, "
-        f"with a paired bootstrap 95% interval over test docs. Variants are described in `{kind.where}`.",
+        f"with a paired bootstrap 95% interval over test docs. Variants are described in `{kind.where}`"
+        + (
+            "; a variant is left out at a cell whose teacher ran its settings (the dataset's teacher took them)."
+            if kind.prefix == TEACHER_VARIANT_PREFIX
+            else "."
+        ),
         "",
         "| labeled | variant | seeds | test F1 | test Δ [95% CI] | test Δ per seed | dev Δ | dev Δ per seed |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

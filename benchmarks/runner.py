@@ -140,6 +140,37 @@ def override_strings(overrides: Optional[Dict[str, object]]) -> Dict[str, str]:
     return {key: override_value(value) for key, value in (overrides or {}).items()}
 
 
+# Overrides that differ between the seeds of a (size, system) by design: the seed, each cell's own files, and
+# the dev interval the selection rule sets from the cell's shortest epoch (the rule is checked on its own).
+PER_CELL_OVERRIDES = ("system.seed", "training.eval_frequency")
+
+
+def comparable_overrides(overrides: Dict[str, str]) -> Dict[str, str]:
+    """Recorded overrides (`override_strings`) without what differs per cell by design: the files
+    (``paths.*``), `PER_CELL_OVERRIDES` and the time cap's marker file (a path inside the cell, left out of
+    its callback's settings). Two trainings with equal comparable overrides ran the same settings."""
+    comparable = {}
+    for key, value in overrides.items():
+        if key.startswith("paths.") or key in PER_CELL_OVERRIDES:
+            continue
+        if key == "training.before_update" and isinstance(value, str):
+            try:
+                settings = json.loads(value)
+            except json.JSONDecodeError:
+                settings = None
+            if isinstance(settings, dict) and "marker" in settings:
+                value = json.dumps({k: v for k, v in settings.items() if k != "marker"}, sort_keys=True)
+        comparable[key] = value
+    return comparable
+
+
+def changed_overrides(before: Dict[str, str], now: Dict[str, str]) -> str:
+    """'key: old -> new; ...' for the comparable overrides that differ ('' when none do)."""
+    a, b = comparable_overrides(before), comparable_overrides(now)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return "; ".join(f"{k}: {a.get(k, 'unset')} -> {b.get(k, 'unset')}" for k in keys)
+
+
 # ---------------------------------------------------------------------------------------------
 # Budget
 

@@ -28,6 +28,7 @@ from benchmarks.datasets import BenchmarkDataset
 from benchmarks.doc_scores import encode_counts, paired_bootstrap
 from benchmarks.report import (
     accuracy_targets,
+    before_teacher,
     build_report,
     config_mismatch,
     load_cells,
@@ -330,6 +331,54 @@ def test_a_teacher_variant_trains_beside_the_teacher(grid_env, tmp_path):
     md = (tmp_path / "b.md").read_text()
     assert "Teacher variants against the teacher" in md and "| 20 | features | 1 |" in md
     assert "teacher variant features" in md and validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+
+
+def test_a_teacher_variant_is_left_out_where_the_teacher_ran_its_settings(grid_env, tmp_path):
+    grid_env["settings"].teacher_variants = _variants_file(
+        tmp_path / "teacher_variants.json",
+        {"features": {"overrides": {"components.ner.model.tok2vec.feature_width": 32}}},
+    )
+    systems = ["teacher", "teacher_variant.features"]
+    _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=systems)  # plain teacher: compared
+    grid_env["settings"].teacher_set = {"components.ner.model.tok2vec.feature_width": "32"}
+    _grid(grid_env, FakeSteps(), sizes=[20], seeds=[1], systems=systems)  # the teacher took the features
+    data = report_without_speed(grid_env["metrics"], tmp_path, datasets=["toy"], sizes=[20], seeds=[0, 1])
+    (row,) = data["teacher_variants"]["toy"]
+    assert row["seeds"] == [0]
+
+
+def test_a_teacher_with_other_settings_is_trained_again(grid_env, tmp_path):
+    first = FakeSteps()
+    _grid(grid_env, first, sizes=[20], seeds=[0], systems=["teacher", "student_full"])
+    cell_dir, work = grid_env["metrics"] / "toy" / "n20-s0", grid_env["work"] / "toy" / "n20-s0"
+    earlier = "2000-01-01T00:00:00+00:00"  # the first run's files, as if written long ago
+    for path in (
+        cell_dir / "student_full.json",
+        work / "teacher" / "train_done.json",
+        work / "student_full" / "train_done.json",
+    ):
+        srsly.write_json(path, {**srsly.read_json(path), "date": earlier})
+    distill_marker = work / "corpus" / "distill_done.json"
+    srsly.write_json(distill_marker, {**srsly.read_json(distill_marker), "date": earlier, "teacher_date": earlier})
+    assert not _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=["teacher", "student_full"]).written
+
+    # The dataset's teacher takes the features (as CoNLL-2003's does): its result and model are stale.
+    grid_env["settings"].teacher_set = {"components.ner.model.tok2vec.feature_width": "32"}
+    again = FakeSteps()
+    result = _grid(grid_env, again, sizes=[20], seeds=[0], systems=["teacher", "student_full"])
+    assert result.written == ["toy/n20-s0/teacher"] and result.already_done == ["toy/n20-s0/student_full"]
+    assert [c[1] for c in again.calls if c[0] == "train"] == ["teacher"]
+    teacher = json.loads((cell_dir / "teacher.json").read_text())
+    assert teacher["config"]["overrides"]["components.ner.model.tok2vec.feature_width"] == "32"
+    cells, _ = load_cells(grid_env["metrics"])
+    (student,) = [c for c in cells if c["system"] == "student_full"]
+    assert before_teacher(student, {("toy", 20, 0): teacher["date"]})  # left out of the report: the earlier teacher's
+
+    # Its re-run distils from the new teacher: annotated again, the teacher not trained a third time.
+    (cell_dir / "student_full.json").unlink()
+    last = FakeSteps()
+    assert _grid(grid_env, last, sizes=[20], seeds=[0], systems=["student_full"]).written == ["toy/n20-s0/student_full"]
+    assert [c[0] for c in last.calls] == ["annotate", "train", "evaluate"]
 
 
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
