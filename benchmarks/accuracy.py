@@ -785,6 +785,39 @@ def _check_variants(path: Path, names: Sequence[str], kind: str, data: str, conf
             )
 
 
+def plan_grid(
+    dataset: BenchmarkDataset,
+    *,
+    sizes: Sequence[Size],
+    seeds: Sequence[int],
+    systems: Sequence[str] = SYSTEMS,
+    metrics_dir: Path = Path("metrics/benchmark"),
+    work_dir: Path = Path("training/benchmark"),
+    settings: Optional[TrainSettings] = None,
+) -> List[Tuple[str, Dict[str, str]]]:
+    """What a run would do, trains nothing: per cell, each system's state, ``done``, ``todo`` or ``stale``
+    (a teacher result that ran other settings than these: it would be trained again)."""
+    settings = settings or TrainSettings()
+    plan = []
+    for size, seed in grid_order(sizes, seeds):
+        cell = Cell(
+            dataset,
+            size,
+            seed,
+            metrics_dir=metrics_dir,
+            work_dir=work_dir,
+            settings=settings,
+            steps=Steps(),
+            budget=Budget(),
+            log=lambda _: None,
+        )
+        states = {}
+        for system in systems:
+            states[system] = "done" if cell.done(system) else "stale" if cell.result_path(system).is_file() else "todo"
+        plan.append((cell.name, states))
+    return plan
+
+
 def run_grid(
     dataset: BenchmarkDataset,
     *,

@@ -139,10 +139,12 @@ def benchmark_accuracy_command(
     max_cells: int = typer.Option(0, "--max-cells", help="Stop after writing this many results (0: no limit)."),
     time_budget: float = typer.Option(0.0, "--time-budget", help="Minutes; start nothing new after (0: none)."),
     keep_last: bool = typer.Option(False, "--keep-last", help="Keep model-last folders (default: deleted)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is done and what would run."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only list what is done, stale (a teacher result that ran other settings) and to do."
+    ),
 ) -> None:
     """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
-    from .accuracy import TrainSettings, cell_name, grid_order, needs_teacher, order_systems, run_grid
+    from .accuracy import TrainSettings, needs_teacher, order_systems, plan_grid, run_grid
     from .common import parse_assignments, parse_ints, parse_sizes, split_list
     from .datasets import BenchmarkDataset
 
@@ -186,10 +188,17 @@ def benchmark_accuracy_command(
     if not iob2_path.is_file():
         fail(f"gold IOB2 file not found: {iob2_path}")
     if dry_run:
-        for size, seed in grid_order(grid_sizes, grid_seeds):
-            folder = metrics_dir / dataset / cell_name(size, seed)
-            states = [f"{s}:{'done' if (folder / f'{s}.json').is_file() else 'todo'}" for s in grid_systems]
-            typer.echo(f"{dataset} {cell_name(size, seed)}  " + "  ".join(states))
+        plan = plan_grid(
+            bench_dataset,
+            sizes=grid_sizes,
+            seeds=grid_seeds,
+            systems=grid_systems,
+            metrics_dir=metrics_dir,
+            work_dir=work_dir,
+            settings=settings,
+        )
+        for name, states in plan:
+            typer.echo(f"{dataset} {name}  " + "  ".join(f"{s}:{state}" for s, state in states.items()))
         return
     if any(needs_teacher(s) for s in grid_systems):
         for path in (teacher_config, teacher_encoder):
