@@ -9,8 +9,10 @@ import subprocess
 import sys
 import zipfile
 
+import numpy
 import pytest
 import spacy
+import srsly
 from packaging.requirements import Requirement
 from spacy.util import load_config
 from typer.testing import CliRunner
@@ -23,6 +25,7 @@ from spacy_compact_ner.tools.packaging import (
     check_config_functions,
     check_vendorable,
     declared_requirements,
+    keep_vector_strings,
     merge_requirements,
     package,
     runtime_modules,
@@ -188,6 +191,25 @@ def test_built_wheel_ships_the_runtime_and_requires_no_distribution(packaged, tm
     assert sorted(required) == sorted(packaged.meta["requirements"])
     # built again: the same name, replaced
     assert build_wheel(packaged.package_dir, tmp_path / "dist") == wheel and len(list(wheel.parent.iterdir())) == 1
+
+
+def test_the_package_ships_only_the_strings_of_its_vectors(packaged, student, tmp_path):
+    trained = srsly.read_json(student[0] / "vocab" / "strings.json")
+    data = packaged.package_dir / "en_compact_ner" / "en_compact_ner-0.0.1"
+    shipped = srsly.read_json(data / "vocab" / "strings.json")
+    assert len(trained) > 50 and shipped == []  # no static vectors here; the entities are the same (tests above)
+
+    nlp = spacy.blank("en")
+    for word in ("apple", "banana", "cherry"):
+        nlp.vocab.strings.add(word)
+    nlp.vocab.set_vector("apple", numpy.ones(4, dtype="float32"))
+    nlp.vocab.set_vector("cherry", numpy.zeros(4, dtype="float32"))
+    nlp.to_disk(tmp_path / "p")
+    assert keep_vector_strings(tmp_path / "p" / "vocab")[0] == 2
+    assert sorted(srsly.read_json(tmp_path / "p" / "vocab" / "strings.json")) == ["apple", "cherry"]
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.vocab.strings[loaded.vocab.vectors.find(row=0)] == "apple"
+    assert loaded("banana apple")[1].vector.sum() == 4.0
 
 
 def test_package_refuses_to_overwrite_without_force(packaged, student):

@@ -354,13 +354,25 @@ def package_command(
     meta_path: Optional[Path] = typer.Option(None, "--meta-path", help="Meta to merge in (see package-meta)."),
     wheel: bool = typer.Option(True, "--wheel/--no-wheel", help="Also build the wheel (in <package>/dist)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing package folder."),
+    all_strings: bool = typer.Option(
+        False, "--all-strings", help="Ship every string seen in training (default: only the vectors' keys)."
+    ),
 ) -> None:
     """Package a pipeline that installs alone: `spacy package` with the torch-free runtime vendored and
     the runtime's own requirements (not spacy-compact-ner)."""
     from .packaging import PackagingError, package
 
     try:
-        result = package(model, output_dir, name=name, version=version, meta_path=meta_path, wheel=wheel, force=force)
+        result = package(
+            model,
+            output_dir,
+            name=name,
+            version=version,
+            meta_path=meta_path,
+            wheel=wheel,
+            force=force,
+            lean_strings=not all_strings,
+        )
     except PackagingError as err:
         fail(str(err))
     else:
