@@ -727,6 +727,7 @@ def _pid_alive(pid: int) -> bool:
 class GridResult:
     written: List[str] = field(default_factory=list)
     already_done: List[str] = field(default_factory=list)
+    plan: List[Tuple[str, Dict[str, str]]] = field(default_factory=list)  # with plan_only
     remaining: List[str] = field(default_factory=list)
     failed: List[str] = field(default_factory=list)
     locked: List[str] = field(default_factory=list)
@@ -785,39 +786,6 @@ def _check_variants(path: Path, names: Sequence[str], kind: str, data: str, conf
             )
 
 
-def plan_grid(
-    dataset: BenchmarkDataset,
-    *,
-    sizes: Sequence[Size],
-    seeds: Sequence[int],
-    systems: Sequence[str] = SYSTEMS,
-    metrics_dir: Path = Path("metrics/benchmark"),
-    work_dir: Path = Path("training/benchmark"),
-    settings: Optional[TrainSettings] = None,
-) -> List[Tuple[str, Dict[str, str]]]:
-    """What a run would do, trains nothing: per cell, each system's state, ``done``, ``todo`` or ``stale``
-    (a teacher result that ran other settings than these: it would be trained again)."""
-    settings = settings or TrainSettings()
-    plan = []
-    for size, seed in grid_order(sizes, seeds):
-        cell = Cell(
-            dataset,
-            size,
-            seed,
-            metrics_dir=metrics_dir,
-            work_dir=work_dir,
-            settings=settings,
-            steps=Steps(),
-            budget=Budget(),
-            log=lambda _: None,
-        )
-        states = {}
-        for system in systems:
-            states[system] = "done" if cell.done(system) else "stale" if cell.result_path(system).is_file() else "todo"
-        plan.append((cell.name, states))
-    return plan
-
-
 def run_grid(
     dataset: BenchmarkDataset,
     *,
@@ -831,8 +799,12 @@ def run_grid(
     time_budget_s: float = 0.0,
     steps: Optional[Steps] = None,
     log: Log = print,
+    plan_only: bool = False,
 ) -> GridResult:
     """Compute the missing results of the grid, cell by cell, within the budget.
+
+    plan_only (bool): Train nothing; only fill the result's ``plan``: each cell's systems as ``done``,
+        ``todo`` or ``stale`` (a teacher result that ran other settings: it would be trained again).
 
     max_cells (int): Stop after writing this many result files (0: no limit).
     time_budget_s (float): Start no new training or annotation after this many seconds (0: no limit);
@@ -859,6 +831,13 @@ def run_grid(
         )
         for size, seed in grid_order(sizes, seeds)
     ]
+    if plan_only:
+        for cell in cells:
+            states = {
+                s: "done" if cell.done(s) else "stale" if cell.result_path(s).is_file() else "todo" for s in systems
+            }
+            result.plan.append((cell.name, states))
+        return result
     before = {(cell.name, s) for cell in cells for s in systems if cell.done(s)}
     failed = set()
     for cell in cells:

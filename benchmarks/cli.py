@@ -144,7 +144,7 @@ def benchmark_accuracy_command(
     ),
 ) -> None:
     """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
-    from .accuracy import TrainSettings, needs_teacher, order_systems, plan_grid, run_grid
+    from .accuracy import TrainSettings, needs_teacher, order_systems, run_grid
     from .common import parse_assignments, parse_ints, parse_sizes, split_list
     from .datasets import BenchmarkDataset
 
@@ -187,17 +187,16 @@ def benchmark_accuracy_command(
         fail("give at least one size, seed and system")
     if not iob2_path.is_file():
         fail(f"gold IOB2 file not found: {iob2_path}")
+    grid = dict(
+        sizes=grid_sizes,
+        seeds=grid_seeds,
+        systems=grid_systems,
+        metrics_dir=metrics_dir,
+        work_dir=work_dir,
+        settings=settings,
+    )
     if dry_run:
-        plan = plan_grid(
-            bench_dataset,
-            sizes=grid_sizes,
-            seeds=grid_seeds,
-            systems=grid_systems,
-            metrics_dir=metrics_dir,
-            work_dir=work_dir,
-            settings=settings,
-        )
-        for name, states in plan:
+        for name, states in run_grid(bench_dataset, plan_only=True, log=lambda _: None, **grid).plan:
             typer.echo(f"{dataset} {name}  " + "  ".join(f"{s}:{state}" for s, state in states.items()))
         return
     if any(needs_teacher(s) for s in grid_systems):
@@ -206,18 +205,7 @@ def benchmark_accuracy_command(
                 fail(f"not found: {path} (needed to train the teacher)")
     if student_vectors is not None and not (student_vectors / "vocab").is_dir():
         fail(f"student vectors not found: {student_vectors} (build them with `python -m spacy_compact_ner vectors`)")
-    result = run_grid(
-        bench_dataset,
-        sizes=grid_sizes,
-        seeds=grid_seeds,
-        systems=grid_systems,
-        metrics_dir=metrics_dir,
-        work_dir=work_dir,
-        settings=settings,
-        max_cells=max_cells,
-        time_budget_s=60.0 * time_budget,
-        log=typer.echo,
-    )
+    result = run_grid(bench_dataset, max_cells=max_cells, time_budget_s=60.0 * time_budget, log=typer.echo, **grid)
     typer.echo(
         f"benchmark accuracy: {len(result.written)} written, {len(result.already_done)} already done, "
         f"{len(result.remaining)} remaining, {len(result.failed)} failed, {len(result.locked)} locked by another run "

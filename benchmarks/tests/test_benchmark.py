@@ -20,7 +20,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from benchmarks import SYSTEMS
-from benchmarks.accuracy import TrainSettings, grid_order, order_systems, plan_grid, run_grid
+from benchmarks.accuracy import TrainSettings, grid_order, order_systems, run_grid
 from benchmarks.cli import app
 from benchmarks.code_hash import entry_point_modules, imported_files
 from benchmarks.common import parse_assignments, parse_ints, parse_sizes
@@ -365,9 +365,11 @@ def test_a_teacher_with_other_settings_is_trained_again(grid_env, tmp_path):
     # The dataset's teacher takes the features (as CoNLL-2003's does): its result and model are stale.
     plan = dict(sizes=[20], seeds=[0], systems=["teacher", "student_full"])
     where = dict(metrics_dir=grid_env["metrics"], work_dir=grid_env["work"], settings=grid_env["settings"])
-    assert plan_grid(grid_env["dataset"], **plan, **where) == [("n20-s0", {"teacher": "done", "student_full": "done"})]
+    assert run_grid(grid_env["dataset"], plan_only=True, **plan, **where).plan == [
+        ("n20-s0", {"teacher": "done", "student_full": "done"})
+    ]
     grid_env["settings"].teacher_set = {"components.ner.model.tok2vec.feature_width": "32"}
-    assert plan_grid(grid_env["dataset"], **plan, **where)[0][1]["teacher"] == "stale"
+    assert run_grid(grid_env["dataset"], plan_only=True, **plan, **where).plan[0][1]["teacher"] == "stale"
     again = FakeSteps()
     result = _grid(grid_env, again, sizes=[20], seeds=[0], systems=["teacher", "student_full"])
     assert result.written == ["toy/n20-s0/teacher"] and result.already_done == ["toy/n20-s0/student_full"]
