@@ -245,8 +245,13 @@ def is_distilled(system: str) -> bool:
     return system in ("student_full", "student_kd") or system.startswith("variant.")
 
 
+def _teachers(cells: Iterable[dict]) -> Dict[Tuple[str, Size, int], dict]:
+    """Each cell's teacher result by (dataset, size, seed)."""
+    return {(c["dataset"], c["size"], c["seed"]): c for c in cells if c["system"] == "teacher"}
+
+
 def _teacher_dates(cells: Iterable[dict]) -> Dict[Tuple[str, Size, int], str]:
-    return {(c["dataset"], c["size"], c["seed"]): c.get("date", "") for c in cells if c["system"] == "teacher"}
+    return {key: c.get("date", "") for key, c in _teachers(cells).items()}
 
 
 def before_teacher(cell: dict, teacher_dates: Dict[Tuple[str, Size, int], str]) -> bool:
@@ -359,7 +364,8 @@ def variant_comparisons(
     default) and the mean test difference with its paired bootstrap interval over test docs (what is
     reported). Only results selected by the rule and trained after their cell's teacher count (`_of`)."""
     if prefix == TEACHER_VARIANT_PREFIX:
-        cells = [c for c in cells if not same_as_teacher(c, cells)]
+        teachers = _teachers(cells)
+        cells = [c for c in cells if not same_as_teacher(c, teachers)]
     found = sorted(
         {(c["size"], c["system"]) for c in cells if c["dataset"] == dataset and c["system"].startswith(prefix)},
         key=lambda k: (size_key(k[0]), k[1]),
@@ -387,14 +393,12 @@ def variant_comparisons(
     return rows
 
 
-def same_as_teacher(cell: dict, cells: Sequence[dict]) -> bool:
+def same_as_teacher(cell: dict, teachers: Dict[Tuple[str, Size, int], dict]) -> bool:
     """Whether ``cell``, a teacher variant, ran its cell teacher's settings (a dataset whose teacher took the
-    variant's settings): nothing to compare there."""
+    variant's settings): nothing to compare there. ``teachers``: `_teachers` of the results."""
     if not cell["system"].startswith(TEACHER_VARIANT_PREFIX):
         return False
-    where = (cell["dataset"], cell["size"], cell["seed"])
-    teachers = (c for c in cells if c["system"] == "teacher" and (c["dataset"], c["size"], c["seed"]) == where)
-    teacher = next(teachers, None)
+    teacher = teachers.get((cell["dataset"], cell["size"], cell["seed"]))
     if teacher is None:
         return False
     return not changed_overrides(teacher["config"].get("overrides", {}), cell["config"].get("overrides", {}))

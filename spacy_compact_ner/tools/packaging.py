@@ -310,7 +310,7 @@ def package(
     meta = srsly.read_json(package_dir / "meta.json")
     meta["requirements"] = merge_requirements(meta.get("requirements", []), requirements)
     # setup.py copies the top-level meta.json to these two when it builds; loading from the folder needs them now
-    for folder in (package_dir, module_dir, module_dir / f"{package_name}-{meta['version']}"):
+    for folder in (package_dir, module_dir, data_dir):
         srsly.write_json(folder / "meta.json", meta)
     msg.good(
         f"Vendored {len(modules)} runtime modules into {module_dir}, so {DISTRIBUTION} is not required; "
@@ -332,7 +332,7 @@ def keep_vector_strings(vocab_dir: Path) -> Tuple[int, int]:
     RETURNS (Tuple[int, int]): The strings kept and left out.
     """
     import srsly
-    from spacy.strings import StringStore
+    from spacy.strings import get_string_id
     from spacy.vectors import Vectors
 
     path = Path(vocab_dir) / "strings.json"
@@ -340,8 +340,7 @@ def keep_vector_strings(vocab_dir: Path) -> Tuple[int, int]:
     keys = set()
     if (Path(vocab_dir) / "vectors").exists():
         keys = {int(key) for key in Vectors().from_disk(vocab_dir).keys()}
-    store = StringStore()
-    kept = [text for text in strings if store.add(text) in keys]
+    kept = [text for text in strings if get_string_id(text) in keys]
     srsly.write_json(path, kept)
     return len(kept), len(strings) - len(kept)
 
