@@ -300,10 +300,14 @@ def benchmark_speed_command(
                 ("spacy_ner_vectors", "spacy_ner_vectors"),
             ):
                 cell = from_cell / f"{system}.json"
-                if cell.is_file():
-                    models[name] = Path(_json.loads(cell.read_text())["model"])
-                else:
+                if not cell.is_file():
                     typer.echo(f"[speed] {cell} not found: {name} not measured")
+                    continue
+                path = Path(_json.loads(cell.read_text())["model"])
+                if path.is_dir():
+                    models[name] = path
+                else:
+                    typer.echo(f"[speed] {name}'s pipeline {path} is not on disk (re-run its cell): not measured")
         models.update({k: Path(v) for k, v in parse_assignments(model, name="--model").items()})
         if md.is_dir() and "en_core_web_md" not in models:
             models["en_core_web_md"] = md
