@@ -734,7 +734,9 @@ def test_report_cli_on_an_empty_grid(tmp_path):
 
 def test_speed_cli_from_a_cell_leaves_out_pipelines_not_on_disk(tmp_path):
     cell = make_cell(tmp_path / "m", "toy", 20, 0, "teacher", 0.5, model=str(tmp_path / "gone")).parent
-    result = CliRunner().invoke(app, ["speed", "--from-cell", str(cell), "--md", str(tmp_path / "no_md"), "--texts", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["speed", "--from-cell", str(cell), "--md", str(tmp_path / "no_md"), "--texts", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert f"teacher's pipeline {tmp_path / 'gone'} is not on disk" in result.output
     assert "student_full.json not found: student not measured" in result.output
