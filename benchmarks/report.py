@@ -909,7 +909,8 @@ def speed_markdown(speed: dict, *, image_prefix: str = "", heading: str = "###")
                 "|---|" + "---:|" * len(words_targets),
             ]
             for name, sc in scaling_rows:
-                lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["input_words"]) + " |")
+                if sc["input_words"]:  # systems measured without scaling (``*_numpy_gemm``) have no row
+                    lines.append(f"| {name} | " + " | ".join(_scaling_cell(e) for e in sc["input_words"]) + " |")
             lines.append("")
         lengths = settings["scaling_doc_lengths"]
         if lengths:

@@ -7,6 +7,7 @@ runs the project's `benchmark` workflow end to end with tiny vars (generated IOB
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -869,7 +870,10 @@ def test_speed_measures_in_subprocesses(tiny_spacy_ner, tmp_path):
     assert all(e["words_per_second"] > 0 for e in doc_length)
     assert all(e["words_per_second"] > 0 and e["peak_rss_bytes"] > 0 for e in system["scaling"]["input_words"])
     assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG
-    assert "| spacy_ner |" in (tmp_path / "s.md").read_text()
+    md = (tmp_path / "s.md").read_text()
+    assert "| spacy_ner |" in md
+    for table in re.findall(r"(?:^\|.*\|\n)+", md, flags=re.M):  # every row has its header's columns
+        assert len({row.count("|") for row in table.splitlines()}) == 1, table
     # A second run with the same model, text and settings reuses the cached measurement.
     again = run_speed(
         {"spacy_ner": tiny_spacy_ner},
