@@ -5,11 +5,13 @@ import importlib
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy
+from spacy.ml.featureextractor import FeatureExtractor
 from spacy.ml.models.tok2vec import MultiHashEmbed
+from spacy.ml.staticvectors import StaticVectors
 from spacy.tokens import Doc
 from spacy.util import registry
 from spacy.vectors import Mode, Vectors
-from thinc.api import Maxout, Model, chain, list2ragged, ragged2list, residual, with_array
+from thinc.api import HashEmbed, Maxout, Model, chain, concatenate, list2ragged, ragged2list, residual, with_array
 from thinc.types import Floats2d, Ints1d, Ragged
 from thinc.util import to_numpy
 
@@ -39,6 +41,7 @@ def build_idcnn_encoder(
     n_iter: int = 3,
     maxout_pieces: int = 2,
     cpu_gemm: str = "numpy",
+    embed_width: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Build the ID-CNN token encoder.
 
@@ -52,6 +55,11 @@ def build_idcnn_encoder(
     cpu_gemm (str): Matrix products on CPU through "numpy" (numpy's BLAS) or "blis" (thinc's default);
         same results; numpy was faster on this project's machines (see cpu_ops.py; measured in
         docs/results.md, "Speed and size").
+    embed_width (Optional[int]): Width of the hash embedding tables and of the static vectors'
+        projection (None: ``width``, spaCy's MultiHashEmbed as it is). Narrower tables cut the
+        parameters (``sum(rows) * embed_width``) but not the inference cost: at inference each table
+        is multiplied into the embedding's maxout once, and a token's embedding is a gather of rows
+        ``width`` wide (``embed_inference``).
     RETURNS (Model[List[Doc], List[Floats2d]]): One ``(n_tokens, width)`` array per doc.
     """
     if width < 1:
@@ -62,7 +70,12 @@ def build_idcnn_encoder(
         raise ValueError(f"IDCNN dilations must be a non-empty list of positive integers, got {dilations}")
     if n_iter < 1 or maxout_pieces < 1:
         raise ValueError(f"IDCNN n_iter and maxout_pieces must be >= 1, got {n_iter} and {maxout_pieces}")
-    embed = MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors)
+    if embed_width is not None and embed_width < 1:
+        raise ValueError(f"IDCNN embed_width must be a positive integer or null, got {embed_width}")
+    if embed_width is None or embed_width == width:
+        embed = MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=include_static_vectors)
+    else:
+        embed = narrow_hash_embed(width, embed_width, attrs, rows, include_static_vectors)
     block = chain(*[_residual_conv(width, d, maxout_pieces) for d in dilations])
     # Repeating the same block object shares its weights across iterations (thinc walks each
     # node once), as in the iterated dilated CNN.
@@ -75,6 +88,20 @@ def build_idcnn_encoder(
         embed._func = embed_forward
     model._func = idcnn_forward
     return use_cpu_gemm(model, cpu_gemm)
+
+
+def narrow_hash_embed(
+    width: int, embed_width: int, attrs: List[str], rows: List[int], include_static_vectors: bool
+) -> Model[List[Doc], List[Floats2d]]:
+    """spaCy's MultiHashEmbed (the same layers, seeds and maxout of 3 pieces) with tables and a static
+    vectors projection ``embed_width`` wide, whose concatenation the maxout maps to ``width``."""
+    embeddings = [HashEmbed(embed_width, n_rows, column=i, seed=8 + i, dropout=0.0) for i, n_rows in enumerate(rows)]
+    features = [FeatureExtractor(attrs), list2ragged(), with_array(concatenate(*embeddings))]
+    n_inputs = embed_width * (len(embeddings) + include_static_vectors)
+    max_out = with_array(Maxout(width, n_inputs, nP=3, dropout=0.0, normalize=True))
+    if include_static_vectors:
+        return chain(concatenate(chain(*features), StaticVectors(embed_width, dropout=0.0)), max_out, ragged2list())
+    return chain(*features, max_out, ragged2list())
 
 
 def idcnn_forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List, Callable]:

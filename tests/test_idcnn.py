@@ -142,3 +142,34 @@ def test_built_encoder_uses_the_inference_forwards():
     assert funcs.count(conv_forward) == 3  # the first convolution and the two of the shared block
     assert funcs.count(residual_conv_forward) == 2
     assert funcs.count(maxout_layernorm_forward) == 4  # the embedding's Maxout and the convolutions'
+
+
+@pytest.mark.parametrize("vectors", [False, True])
+def test_embed_width_narrows_the_tables_not_the_output(vectors):
+    """``embed_width``: tables and vectors projection that wide, the embedding's maxout maps their
+    concatenation to ``width``; the encoder's output keeps ``width``."""
+    rows = [50, 20, 30, 40]
+    default = build_idcnn_encoder(width=16, rows=rows, include_static_vectors=vectors)
+    narrow = build_idcnn_encoder(width=16, rows=rows, include_static_vectors=vectors, embed_width=4)
+    same = build_idcnn_encoder(width=16, rows=rows, include_static_vectors=vectors, embed_width=16)
+    for model in (default, narrow, same):
+        for node in model.walk():
+            if node.name == "static_vectors":
+                node.set_dim("nM", 5)
+        model.initialize()
+    n_params = [
+        sum(node.get_param(name).size for node in m.walk() for name in node.param_names)
+        for m in (default, narrow, same)
+    ]
+    n_inputs = 4 + vectors
+    # tables, vectors projection and the 3-piece maxout shrink; the convolutions are the same
+    saved = sum(rows) * (16 - 4) + vectors * 5 * (16 - 4) + 3 * 16 * n_inputs * (16 - 4)
+    assert n_params[0] - n_params[1] == saved
+    assert n_params[2] == n_params[0]
+    tables = [node.get_dim("nO") for node in narrow.walk() if node.name == "hashembed"]
+    assert tables == [4, 4, 4, 4]
+
+
+def test_embed_width_must_be_positive():
+    with pytest.raises(ValueError, match="embed_width"):
+        build_idcnn_encoder(width=8, rows=[10, 10, 10, 10], embed_width=0)

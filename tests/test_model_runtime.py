@@ -7,6 +7,7 @@ import unicodedata
 
 import numpy
 import pytest
+import spacy
 from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE
 from spacy.tokens import Span, SpanGroup
 from spacy.vectors import Vectors
@@ -39,9 +40,8 @@ SMALL_STUDENT = {
 }
 
 
-@pytest.fixture(scope="module")
-def trained_small():
-    nlp = student_nlp(**SMALL_STUDENT)
+def _trained_with_vectors(overrides):
+    nlp = student_nlp(**overrides)
     words = list(toy_words())[::2]  # half the words have a vector: rows found and missing
     rng = numpy.random.default_rng(0)
     nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=rng.normal(size=(len(words), 6)).astype("float32"))
@@ -49,6 +49,17 @@ def trained_small():
         nlp.vocab.vectors.add(nlp.vocab.strings.add(word), row=row)
     examples = toy_examples(nlp, 30)
     return train(nlp, examples, steps=5), examples
+
+
+@pytest.fixture(scope="module")
+def trained_small():
+    return _trained_with_vectors(SMALL_STUDENT)
+
+
+@pytest.fixture(scope="module")
+def trained_narrow():
+    """The small network with hash tables and vectors projection narrower than the convolutions."""
+    return _trained_with_vectors({**SMALL_STUDENT, "components.ner.model.tok2vec.embed_width": 6})
 
 
 def _docs(nlp, examples, n_docs: int):
@@ -228,11 +239,12 @@ def test_batched_decoding_gives_the_same_entities_and_scores(trained):
     numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-6)
 
 
-@pytest.mark.parametrize("student", ["trained", "trained_small"])
+@pytest.mark.parametrize("student", ["trained", "trained_small", "trained_narrow"])
 def test_same_entities_as_the_code_before(student, request):
     """The whole inference (fused forwards, batched decoding) against the code before it (thinc's
-    forwards, per-doc decoding), through ``nlp.pipe`` on a trained student (the default network and
-    the small one with static vectors): the same entities and span scores."""
+    forwards, per-doc decoding), through ``nlp.pipe`` on a trained student (the default network, the
+    small one with static vectors, and that one with narrower tables): the same entities and span
+    scores."""
     nlp, examples = request.getfixturevalue(student)
     ner = nlp.get_pipe("ner")
     texts = [doc.text for doc in _many_docs(nlp, examples, 300)]
@@ -249,8 +261,9 @@ def test_same_entities_as_the_code_before(student, request):
     numpy.testing.assert_allclose(sum((g[2] for g in got), []), sum((e[2] for e in expected), []), rtol=1e-4)
 
 
-def test_small_student_runs_the_fused_embedding(trained_small):
-    nlp, examples = trained_small
+@pytest.mark.parametrize("student", ["trained_small", "trained_narrow"])
+def test_small_student_runs_the_fused_embedding(student, request):
+    nlp, examples = request.getfixturevalue(student)
     model = nlp.get_pipe("ner").model
     assert [node._func for node in model.walk()].count(embed_forward) == 1
     assert any(node.name == "static_vectors" for node in model.walk())
@@ -345,3 +358,20 @@ def test_set_annotations_without_a_span_group(trained_small):
     assert [ents(doc) for doc in docs] == [ents(doc) for doc in old]
     assert sum(len(doc.ents) for doc in docs) > 10
     assert not any(doc.spans for doc in docs)
+
+
+def test_narrow_tables_round_trip_through_disk(trained_narrow, tmp_path):
+    """A student with ``embed_width`` set is saved and loaded from its config like any other."""
+    nlp, examples = trained_narrow
+    texts = [doc.text for doc in _docs(nlp, examples, 6)]
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.config["components"]["ner"]["model"]["tok2vec"]["embed_width"] == 6
+    tables = [node.get_dim("nO") for node in loaded.get_pipe("ner").model.walk() if node.name == "hashembed"]
+    assert tables == [6, 6, 6, 6]
+    assert [ents(d) for d in loaded.pipe(texts)] == [ents(d) for d in nlp.pipe(texts)]
+    for a, b in zip(
+        loaded.get_pipe("ner").predict([loaded.make_doc(t) for t in texts]),
+        nlp.get_pipe("ner").predict([nlp.make_doc(t) for t in texts]),
+    ):
+        numpy.testing.assert_array_equal(a, b)
