@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .common import machine_info, now_iso, write_json, write_text
 from .runner import override_strings
 from .schema import VARIANT_SPEED_SCHEMA
-from .speed import SpeedSettings, needs_torch, prepare_texts, run_worker
+from .speed import SpeedSettings, code_fingerprint, needs_torch, prepare_texts, run_worker
 from .variants import overrides_label
 
 
@@ -82,9 +82,11 @@ def measure_variant_speed(
     work_dir = Path(work_dir)
     text_sets = prepare_texts(list(texts), settings, work_dir, log)
     rows: List[dict] = []
+    code = None
     for variant in variants:
         overrides = {**(common or {}), **variant.overrides}
         model = init_variant_pipeline(Path(config), overrides, Path(init_data), work_dir / "models" / variant.name)
+        code = code or code_fingerprint(model)
         row = {
             "variant": variant.name,
             "note": variant.note,
@@ -118,6 +120,8 @@ def measure_variant_speed(
         "schema": VARIANT_SPEED_SCHEMA,
         "config": str(config),
         "common_overrides": override_strings(common),
+        # the package code the pipelines ran: timings of other code are not merged with these
+        "code_sha256": code,
         "text": text_sets.main_info,
         "settings": {
             k: v
@@ -135,6 +139,7 @@ def _protocol(data: dict) -> tuple:
         data.get("schema"),
         data.get("config"),
         data.get("common_overrides"),
+        data.get("code_sha256"),
         (data.get("text") or {}).get("sha256"),
         data.get("settings"),
         (data.get("machine") or {}).get("cpu"),
@@ -143,7 +148,7 @@ def _protocol(data: dict) -> tuple:
 
 def merge_previous(data: dict, previous: Optional[dict], variants: Sequence) -> Tuple[List[str], List[str]]:
     """Add to ``data`` the rows of ``previous`` for variants (``variants.Variant``, all of the file) that
-    ``data`` did not measure, if both runs timed the same way; rows follow the file's order.
+    ``data`` did not measure, if both runs timed the same way (config, text, settings, CPU) the same code; rows follow the file's order.
     RETURNS (Tuple[List[str], List[str]]): The variants whose earlier rows were kept, and dropped."""
     measured = {row["variant"] for row in data["variants"]}
     current = {v.name: v.override_strings() for v in variants}

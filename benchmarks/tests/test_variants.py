@@ -358,3 +358,10 @@ def test_variant_speed_times_untrained_variants(toy_corpus, tmp_path):
     other = CliRunner().invoke(app, args + ["--repeats", "3", "--only", "small"])  # another protocol
     assert other.exit_code == 0 and "dropped the earlier timings of large" in other.output, other.output
     assert [row["variant"] for row in json.loads((tmp_path / "speed.json").read_text())["variants"]] == ["small"]
+    # timings of other package code are not kept either (the file as an earlier version of the code wrote it)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    earlier = json.loads((tmp_path / "speed.json").read_text())
+    assert len(earlier["code_sha256"]) == 64
+    (tmp_path / "speed.json").write_text(json.dumps({**earlier, "code_sha256": "0" * 64}))
+    newer = CliRunner().invoke(app, args + ["--only", "small"])
+    assert newer.exit_code == 0 and "dropped the earlier timings of large" in newer.output, newer.output
