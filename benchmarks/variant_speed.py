@@ -148,7 +148,8 @@ def _protocol(data: dict) -> tuple:
 
 def merge_previous(data: dict, previous: Optional[dict], variants: Sequence) -> Tuple[List[str], List[str]]:
     """Add to ``data`` the rows of ``previous`` for variants (``variants.Variant``, all of the file) that
-    ``data`` did not measure, if both runs timed the same way (config, text, settings, CPU) the same code; rows follow the file's order.
+    ``data`` did not measure, if both runs timed the same code the same way (config, text, settings,
+    CPU); rows follow the file's order.
     RETURNS (Tuple[List[str], List[str]]): The variants whose earlier rows were kept, and dropped."""
     measured = {row["variant"] for row in data["variants"]}
     current = {v.name: v.override_strings() for v in variants}
