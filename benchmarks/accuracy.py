@@ -50,6 +50,7 @@ from spacy_compact_ner.tools.assets import sha256_file
 
 from . import SYSTEMS, TEACHER_VARIANT_PREFIX, VARIANT_PREFIX, system_label, teacher_variant_of, variant_of
 from .common import Size, machine_info, now_iso, size_key, size_label, write_json, write_text
+from .config_digest import settings_digest_of_file
 from .datasets import BenchmarkDataset
 from .doc_scores import encode_counts
 from .runner import BenchmarkStepError, Budget, BudgetExhausted, Steps, changed_overrides, override_strings
@@ -247,14 +248,43 @@ class Cell:
         path = self.result_path(system)
         if not path.is_file():
             return False
-        if system != "teacher" and not teacher_variant_of(system):
+        recorded = json.loads(path.read_text())["config"]
+        if system == "teacher" or teacher_variant_of(system):
+            changed = changed_overrides(
+                recorded.get("overrides", {}), override_strings(self._teacher_overrides(system))
+            )
+        elif self._student_settings(system) is not None:
+            changed = self._changed_student_settings(system, recorded.get("settings_sha256"))
+        else:
             return True
-        recorded = json.loads(path.read_text())["config"].get("overrides", {})
-        changed = changed_overrides(recorded, override_strings(self._teacher_overrides(system)))
         if changed and system not in self._told_changed:
             self._told_changed.add(system)
             self._say(f"{system}: its result ran other settings ({changed}): training it again")
         return not changed
+
+    def _student_settings(self, system: str) -> Optional[Tuple[Path, Dict[str, object]]]:
+        """The config and overrides a student system trains with here, less its files and seed (None for
+        the teacher and spaCy's baselines)."""
+        variant = variant_of(system)
+        if system in DISTILLED or variant:
+            spec = self.settings.student_variant(variant) if variant else None
+            overrides = {
+                **self.settings.student_overrides("student_full" if variant else system),
+                **(spec.overrides if spec else {}),
+            }
+        elif system == "student_gold":
+            overrides = self.settings.student_overrides(system)
+        else:
+            return None
+        return self.settings.student_config, overrides
+
+    def _changed_student_settings(self, system: str, recorded: Optional[str]) -> str:
+        """'' when a student result's recorded settings digest (`config_digest`) is what this grid would train."""
+        if recorded is None:
+            return "its result does not record its settings"
+        config, overrides = self._student_settings(system)  # type: ignore[misc]
+        now = settings_digest_of_file(config, overrides)
+        return "" if recorded == now else f"settings {recorded[:8]} -> {now[:8]}, {config} or its overrides"
 
     def _say(self, text: str) -> None:
         self.log(f"[{self.dataset.name} {self.name}] {text}")
@@ -310,10 +340,12 @@ class Cell:
         *,
         time_cap: float = 0.0,
         inputs_date: str = "",
+        settings: Optional[str] = None,
     ) -> dict:
         """Train ``system`` once, evaluated on dev as the selection rule says for its training docs ``docs``;
         ``time_cap`` minutes (0: none) stop it early. A finished training is reused if it ran the same
-        settings after its inputs were made (``inputs_date``: e.g. when the teacher annotated them)."""
+        settings after its inputs were made (``inputs_date``: e.g. when the teacher annotated them) and, where
+        ``settings`` (a student's `config_digest`) is given, the same filled config."""
         out = self.work / system
         rule = selection_for(config, overrides, docs)
         overrides = {"training.eval_frequency": rule.eval_frequency, **overrides}
@@ -329,6 +361,8 @@ class Cell:
         done = self._trained(system)
         if done is not None and (out / "model-best").is_dir():
             changed = changed_overrides(done.get("overrides", {}), override_strings(overrides))
+            if settings is not None and done.get("settings_sha256") != settings:
+                changed = "; ".join(filter(None, [changed, f"settings {done.get('settings_sha256', 'unrecorded')}"]))
             if not changed and done.get("date", "") >= inputs_date:
                 return done
             why = f"ran other settings ({changed})" if changed else "was trained on earlier inputs"
@@ -367,6 +401,7 @@ class Cell:
             "date": now_iso(),
             "config": str(config),
             "overrides": override_strings(overrides),
+            **({"settings_sha256": settings} if settings is not None else {}),
         }
         write_json(out / "train_done.json", done)
         self._say(f"trained {system} in {seconds:,.0f} s")
@@ -615,6 +650,7 @@ class Cell:
                 "file": str(config_path),
                 "sha256": sha256_file(config_path) if config_path.is_file() else None,
                 "overrides": train.get("overrides", {}),
+                **({"settings_sha256": train["settings_sha256"]} if "settings_sha256" in train else {}),
             },
             "model": str(model),
             "date": now_iso(),
@@ -635,6 +671,8 @@ class Cell:
             self._train_teacher(system)
             return
         variant = variant_of(system)
+        student = self._student_settings(system)
+        digest = settings_digest_of_file(*student) if student is not None else None
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
             distill = self._distill(spec)
@@ -645,11 +683,11 @@ class Cell:
                     "paths.train": str(self._distill_path(spec)),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
-                    **self.settings.student_overrides("student_full" if variant else system),
-                    **(spec.overrides if spec else {}),
+                    **student[1],  # type: ignore[index]
                 },
                 self._transfer_docs(spec),  # the docs the distill file holds
                 inputs_date=distill["date"],
+                settings=digest,
             )
             # A cross-fitted transfer set's seconds include its fold teachers' training.
             annotation = "crossfit" if "crossfit" in distill else "annotate"
@@ -665,9 +703,10 @@ class Cell:
                     "paths.train": str(self.corpus_dir / "train.spacy"),
                     "paths.dev": str(self.corpus_dir / "dev.spacy"),
                     "system.seed": self.seed,
-                    **self.settings.student_overrides(system),
+                    **student[1],  # type: ignore[index]
                 },
                 [self.corpus_dir / "train.spacy"],
+                settings=digest,
             )
             self._write_result(system, train, train_data="labeled")
         elif system in ("spacy_ner", "spacy_ner_vectors"):

@@ -614,6 +614,20 @@ def benchmark_backfill_selection_command(
     typer.echo(f"selection recorded in {added} result files; {skipped} skipped")
 
 
+@app.command("backfill-settings")
+def benchmark_backfill_settings_command(
+    metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where the result JSONs are."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Only these datasets (repeatable)."),
+) -> None:
+    """Record the settings digest (the filled config that decides the model) of student results written
+    without one, from the version of their config they ran; the grid trains again a student whose digest
+    differs from what it would train now."""
+    from .config_digest import backfill_settings
+
+    added, skipped = backfill_settings(metrics_dir, datasets=dataset or (), log=typer.echo)
+    typer.echo(f"settings recorded in {added} result files; {skipped} skipped")
+
+
 @app.command("fetch-md", hidden=True)
 def benchmark_fetch_md_command(
     dest: Path = typer.Option(Path("assets"), "--dest", help="Assets directory."),

@@ -118,18 +118,26 @@ def _seeds_by_value(group: Sequence[dict], values: Sequence[str]) -> str:
 
 
 def config_mismatch(group: Sequence[dict]) -> Optional[str]:
-    """None when every seed of a (size, system) ran the same config; else which seeds ran which:
-    the config file's sha256 (first 8 hex digits) and each override that differs."""
+    """None when every seed of a (size, system) ran the same config; else which seeds ran which: the
+    settings digest (`config_digest`: the filled config with its overrides), where every seed records one,
+    or else the config file's sha256 (first 8 hex digits) and each override that differs."""
+    digests = [c["config"].get("settings_sha256") for c in group]
+    first = "settings" if all(digests) else "config file"
     settings = [
-        {"config file": c["config"].get("sha256") or "none", **comparable_overrides(c["config"].get("overrides", {}))}
-        for c in group
+        {"settings": d}
+        if first == "settings"
+        else {
+            "config file": c["config"].get("sha256") or "none",
+            **comparable_overrides(c["config"].get("overrides", {})),
+        }
+        for c, d in zip(group, digests)
     ]
-    keys = ["config file"] + sorted({k for s in settings for k in s} - {"config file"})
+    keys = [first] + sorted({k for s in settings for k in s} - {first})
     parts = []
     for key in keys:
         if len({(key in s, json.dumps(s.get(key), sort_keys=True)) for s in settings}) > 1:
             shown = [str(s.get(key, "unset")) for s in settings]
-            if key == "config file":
+            if key == first:
                 shown = [v[:8] for v in shown]
             parts.append(f"{key} " + _seeds_by_value(group, shown))
     return "; ".join(parts) or None

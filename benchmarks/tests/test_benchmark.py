@@ -25,6 +25,7 @@ from benchmarks.accuracy import TrainSettings, grid_order, order_systems, run_gr
 from benchmarks.cli import app
 from benchmarks.code_hash import entry_point_modules, imported_files
 from benchmarks.common import parse_assignments, parse_ints, parse_sizes
+from benchmarks.config_digest import backfill_settings
 from benchmarks.datasets import BenchmarkDataset
 from benchmarks.doc_scores import encode_counts, paired_bootstrap
 from benchmarks.report import (
@@ -388,6 +389,48 @@ def test_a_teacher_with_other_settings_is_trained_again(grid_env, tmp_path):
     assert [c[0] for c in last.calls] == ["annotate", "train", "evaluate"]
 
 
+def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
+    config = tmp_path / "student.cfg"
+    text = (ROOT / "configs" / "student.cfg").read_text(encoding="utf8")
+    config.write_text(text, encoding="utf8")
+    grid_env["settings"].student_config = config
+    plan = dict(sizes=[20], seeds=[0], systems=["student_full"])
+    where = dict(metrics_dir=grid_env["metrics"], work_dir=grid_env["work"], settings=grid_env["settings"])
+    _grid(grid_env, FakeSteps(), **plan)
+    result_path = grid_env["metrics"] / "toy" / "n20-s0" / "student_full.json"
+    first = srsly.read_json(result_path)["config"]["settings_sha256"]
+
+    def state() -> str:
+        return run_grid(grid_env["dataset"], plan_only=True, **plan, **where).plan[0][1]["student_full"]
+
+    # A comment, or a setting left out where it was at its default, is the same model.
+    assert "embed_width = null" in text
+    config.write_text("# edited\n" + text.replace("embed_width = null\n", ""), encoding="utf8")
+    assert state() == "done"
+    # Another default network (here fewer hash rows) is not: the result is stale, its model trained again.
+    config.write_text(text.replace("rows = [5000, 1000, 2500, 2500]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
+    assert state() == "stale"
+    again = FakeSteps()
+    assert _grid(grid_env, again, **plan).written == ["toy/n20-s0/student_full"]
+    assert [c[1] for c in again.calls if c[0] == "train"] == ["student_full"]
+    second = srsly.read_json(result_path)
+    assert second["config"]["settings_sha256"] != first
+    assert (
+        second["config"]["settings_sha256"]
+        == srsly.read_json(grid_env["work"] / "toy" / "n20-s0" / "student_full" / "train_done.json")["settings_sha256"]
+    )
+
+    # A result written before results recorded their settings is stale until backfilled from its config.
+    del second["config"]["settings_sha256"]
+    srsly.write_json(result_path, second)
+    assert state() == "stale"
+    assert backfill_settings(grid_env["metrics"], log=lambda _: None) == (1, 0)
+    assert state() == "done"
+    config.write_text(text, encoding="utf8")  # the file it ran is gone (and not in git): skipped
+    srsly.write_json(result_path, second)
+    assert backfill_settings(grid_env["metrics"], log=lambda _: None) == (0, 1)
+
+
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
     lock = grid_env["work"] / "toy" / "n20-s0" / ".lock"
     lock.parent.mkdir(parents=True)
@@ -567,6 +610,16 @@ def test_config_mismatch_names_the_seeds_and_settings_that_differ():
         "config file aaaaaaaa (seeds 0, 1), bbbbbbbb (seed 2); "
         "x 1 (seeds 0, 1), 2 (seed 2); y unset (seeds 0, 1), 3 (seed 2)"
     )
+    # Where every seed records its settings digest, that decides, not the file (a comment changes the file).
+    for c, digest in zip(same, ["d" * 64, "d" * 64]):
+        c["config"]["settings_sha256"] = digest
+    other_file = cell(2, "b" * 64, x="1", **{"training.before_update": capped(2)})
+    assert (
+        config_mismatch(same + [{**other_file, "config": {**other_file["config"], "settings_sha256": "d" * 64}}])
+        is None
+    )
+    other = {**other_file, "config": {**other_file["config"], "settings_sha256": "e" * 64}}
+    assert config_mismatch(same + [other]) == "settings dddddddd (seeds 0, 1), eeeeeeee (seed 2)"
 
 
 def test_a_margin_is_met_only_when_its_interval_clears_it():
