@@ -327,6 +327,8 @@ def _paired(
 
 
 VARIANT_BASELINE = "student_full"
+TWEETS_BASELINE = f"{VARIANT_PREFIX}tw_all"
+TWEETS_VARIANT_PREFIX = f"{TWEETS_BASELINE}_"
 
 
 class VariantKind(NamedTuple):
@@ -359,6 +361,17 @@ VARIANT_KINDS = (
         "teacher",
         "configs/teacher_variants.json",
         "labeled sample, dev set and seed",
+    ),
+    # Variants of the default run's transfer set (`tw_all_<name>`: the tweets plus other settings, e.g. a
+    # network under the parameter budget) against that default run, not against the full student.
+    VariantKind(
+        TWEETS_VARIANT_PREFIX,
+        TWEETS_BASELINE,
+        "tweets_variants",
+        "Default-run variants (`tw_all_<name>`)",
+        "default run (`tw_all`)",
+        "configs/student_variants.json",
+        "labeled sample, teacher, tweets and seed",
     ),
 )
 
@@ -470,7 +483,7 @@ def _paired_counts(cells: List[dict], dataset: str, size: Size, a: str, b: str) 
 # Per dataset: (size, ratio, system) targets of a student's F1 to the teacher's, and the margin targets.
 DEFAULT_TARGETS = {"ratios": ((F1_RATIO_SIZE, F1_RATIO, "student_full"),), "margins": MARGIN_TARGETS}
 # The student the workflow trains by default on WNUT-16: its transfer set adds the real tweets (issue 20).
-DEFAULT_WNUT_STUDENT = "variant.tw_all"
+DEFAULT_WNUT_STUDENT = TWEETS_BASELINE
 # What a target calls a system.
 TARGET_NAMES = {
     "student_full": "full student",

@@ -588,6 +588,23 @@ def test_report_pairs_each_variant_with_the_full_student_of_its_cells(tmp_path):
     assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
 
 
+def test_report_pairs_a_default_run_variant_with_the_default_run(tmp_path):
+    root = tmp_path / "metrics" / "benchmark"
+    for seed, (full, tweets, variant) in enumerate(((0.40, 0.46, 0.47), (0.42, 0.47, 0.45))):
+        make_cell(root, "wnut16", 500, seed, "student_full", full, dev_scores={"ents_f": full})
+        make_cell(root, "wnut16", 500, seed, "variant.tw_all", tweets, dev_scores={"ents_f": tweets})
+        make_cell(root, "wnut16", 500, seed, "variant.tw_all_budget", variant, dev_scores={"ents_f": variant})
+    data = report_without_speed(root, tmp_path)
+    (row,) = data["tweets_variants"]["wnut16"]  # against tw_all: the same tweets, another network
+    assert row["system"] == "variant.tw_all_budget" and row["seeds"] == [0, 1]
+    assert row["test_difference"] == pytest.approx(-0.5) and row["dev_per_seed"] == pytest.approx([1.0, -2.0])
+    against_full = {r["system"]: r for r in data["variants"]["wnut16"]}
+    assert against_full["variant.tw_all_budget"]["test_difference"] == pytest.approx(5.0)
+    md = (tmp_path / "b.md").read_text()
+    assert "against the default run (`tw_all`)" in md and "| 500 | budget | 2 | 46.0 | -0.5 [" in md
+    assert validate_benchmark(json.loads((tmp_path / "b.json").read_text())) == []
+
+
 def test_config_mismatch_names_the_seeds_and_settings_that_differ():
     def cell(seed: int, sha: str, **overrides) -> dict:
         return {
