@@ -242,29 +242,32 @@ class Cell:
         return self.results_dir / f"{system}.json"
 
     def done(self, system: str) -> bool:
-        """Whether ``system`` has its result; a teacher's (or teacher variant's) counts only if it ran the
-        settings this grid would train it with (a changed ``--teacher-set`` trains it again, and the cell's
-        distilled results, from its earlier teacher, are then left out of the report until re-run)."""
+        """Whether ``system`` has its result and it ran the settings this grid would train it with: the same
+        settings digest (`config_digest`: a changed default in its config file, ``--teacher-set``,
+        ``--student-set`` or a variant's overrides trains it again; a teacher's changed overrides are named).
+        A cell's distilled results from an earlier teacher are left out of the
+        report until re-run."""
         path = self.result_path(system)
         if not path.is_file():
             return False
         recorded = json.loads(path.read_text())["config"]
+        changed = ""
         if system == "teacher" or teacher_variant_of(system):
             changed = changed_overrides(
                 recorded.get("overrides", {}), override_strings(self._teacher_overrides(system))
             )
-        elif self._student_settings(system) is not None:
-            changed = self._changed_student_settings(system, recorded.get("settings_sha256"))
-        else:
-            return True
+        if not changed and self._settings(system) is not None:
+            changed = self._changed_settings(system, recorded.get("settings_sha256"))
         if changed and system not in self._told_changed:
             self._told_changed.add(system)
             self._say(f"{system}: its result ran other settings ({changed}): training it again")
         return not changed
 
-    def _student_settings(self, system: str) -> Optional[Tuple[Path, Dict[str, object]]]:
-        """The config and overrides a student system trains with here, less its files and seed (None for
-        the teacher and spaCy's baselines)."""
+    def _settings(self, system: str) -> Optional[Tuple[Path, Dict[str, object]]]:
+        """The config and overrides a student or teacher system trains with here (None for spaCy's
+        baselines); the digest leaves out its files and seed."""
+        if system == "teacher" or teacher_variant_of(system):
+            return self.settings.teacher_config, self._teacher_overrides(system)
         variant = variant_of(system)
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
@@ -278,13 +281,17 @@ class Cell:
             return None
         return self.settings.student_config, overrides
 
-    def _changed_student_settings(self, system: str, recorded: Optional[str]) -> str:
-        """'' when a student result's recorded settings digest (`config_digest`) is what this grid would train."""
+    def _digest(self, system: str) -> Optional[str]:
+        settings = self._settings(system)
+        return settings_digest_of_file(*settings) if settings is not None else None
+
+    def _changed_settings(self, system: str, recorded: Optional[str]) -> str:
+        """'' when a result's recorded settings digest (`config_digest`) is what this grid would train."""
         if recorded is None:
             return "its result does not record its settings"
-        config, overrides = self._student_settings(system)  # type: ignore[misc]
-        now = settings_digest_of_file(config, overrides)
-        return "" if recorded == now else f"settings {recorded[:8]} -> {now[:8]}, {config} or its overrides"
+        now = self._digest(system)
+        config = self._settings(system)[0]  # type: ignore[index]
+        return "" if recorded == now else f"settings {recorded[:8]} -> {str(now)[:8]}, {config} or its overrides"
 
     def _say(self, text: str) -> None:
         self.log(f"[{self.dataset.name} {self.name}] {text}")
@@ -345,7 +352,7 @@ class Cell:
         """Train ``system`` once, evaluated on dev as the selection rule says for its training docs ``docs``;
         ``time_cap`` minutes (0: none) stop it early. A finished training is reused if it ran the same
         settings after its inputs were made (``inputs_date``: e.g. when the teacher annotated them) and, where
-        ``settings`` (a student's `config_digest`) is given, the same filled config."""
+        ``settings`` (its `config_digest`) is given, the same filled config."""
         out = self.work / system
         rule = selection_for(config, overrides, docs)
         overrides = {"training.eval_frequency": rule.eval_frequency, **overrides}
@@ -421,7 +428,11 @@ class Cell:
         variant: the same settings plus the variant's overrides."""
         self.corpus()
         train = self._train(
-            system, self.settings.teacher_config, self._teacher_overrides(system), [self.corpus_dir / "train.spacy"]
+            system,
+            self.settings.teacher_config,
+            self._teacher_overrides(system),
+            [self.corpus_dir / "train.spacy"],
+            settings=self._digest(system),
         )
         if not self.done(system):  # always score a teacher we have: one evaluation
             self._write_result(system, train, train_data="labeled")
@@ -671,8 +682,8 @@ class Cell:
             self._train_teacher(system)
             return
         variant = variant_of(system)
-        student = self._student_settings(system)
-        digest = settings_digest_of_file(*student) if student is not None else None
+        student = self._settings(system)
+        digest = self._digest(system)
         if system in DISTILLED or variant:
             spec = self.settings.student_variant(variant) if variant else None
             distill = self._distill(spec)

@@ -140,7 +140,7 @@ def benchmark_accuracy_command(
     time_budget: float = typer.Option(0.0, "--time-budget", help="Minutes; start nothing new after (0: none)."),
     keep_last: bool = typer.Option(False, "--keep-last", help="Keep model-last folders (default: deleted)."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Only list what is done, stale (a teacher result that ran other settings) and to do."
+        False, "--dry-run", help="Only list what is done, stale (a result that ran other settings) and to do."
     ),
 ) -> None:
     """Train and score every missing (size, seed, system) cell; finished cells are skipped (resumable)."""
@@ -618,14 +618,17 @@ def benchmark_backfill_selection_command(
 def benchmark_backfill_settings_command(
     metrics_dir: Path = typer.Option(Path("metrics/benchmark"), "--metrics-dir", help="Where the result JSONs are."),
     dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Only these datasets (repeatable)."),
+    work_dir: Path = typer.Option(
+        Path("training/benchmark"), "--work-dir", help="Where the grid's models are (their train_done.json)."
+    ),
 ) -> None:
-    """Record the settings digest (the filled config that decides the model) of student results written
-    without one, from the version of their config they ran; the grid trains again a student whose digest
-    differs from what it would train now."""
+    """Record the settings digest (the filled config that decides the model) of student and teacher results
+    written without one, from the version of their config they ran, and of the models on disk trained
+    without one; the grid trains again what ran other settings than it would train now."""
     from .config_digest import backfill_settings
 
-    added, skipped = backfill_settings(metrics_dir, datasets=dataset or (), log=typer.echo)
-    typer.echo(f"settings recorded in {added} result files; {skipped} skipped")
+    added, skipped = backfill_settings(metrics_dir, datasets=dataset or (), work_dir=work_dir, log=typer.echo)
+    typer.echo(f"settings recorded in {added} result files and model markers; {skipped} skipped")
 
 
 @app.command("fetch-md", hidden=True)

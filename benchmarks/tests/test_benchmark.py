@@ -42,6 +42,7 @@ from benchmarks.schema import CELL_SCHEMA, number_problems, validate_benchmark, 
 from benchmarks.speed import PACKAGE_DIR, SpeedSettings, code_fingerprint, python_environment, run_speed
 from benchmarks.tests.util import ON_RULE, empty_report_args
 from spacy_compact_ner.tools import assets as A
+from spacy_compact_ner.tools.assets import sha256_file
 from tests.fixtures import (
     ROOT,
     make_tiny_bert,
@@ -389,19 +390,26 @@ def test_a_teacher_with_other_settings_is_trained_again(grid_env, tmp_path):
     assert [c[0] for c in last.calls] == ["annotate", "train", "evaluate"]
 
 
-def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
-    config = tmp_path / "student.cfg"
-    text = (ROOT / "configs" / "student.cfg").read_text(encoding="utf8")
+def _config_copy_grid(grid_env, tmp_path, system: str, name: str):
+    """A copy of configs/<name>.cfg as the grid's config of ``system``'s kind, one cell trained with it:
+    (config path, its text, the plan, the result's path, the cell's state of ``system``)."""
+    config = tmp_path / f"{name}.cfg"
+    text = (ROOT / "configs" / f"{name}.cfg").read_text(encoding="utf8")
     config.write_text(text, encoding="utf8")
-    grid_env["settings"].student_config = config
-    plan = dict(sizes=[20], seeds=[0], systems=["student_full"])
+    setattr(grid_env["settings"], f"{name}_config", config)
+    plan = dict(sizes=[20], seeds=[0], systems=[system])
     where = dict(metrics_dir=grid_env["metrics"], work_dir=grid_env["work"], settings=grid_env["settings"])
     _grid(grid_env, FakeSteps(), **plan)
-    result_path = grid_env["metrics"] / "toy" / "n20-s0" / "student_full.json"
-    first = srsly.read_json(result_path)["config"]["settings_sha256"]
 
     def state() -> str:
-        return run_grid(grid_env["dataset"], plan_only=True, **plan, **where).plan[0][1]["student_full"]
+        return run_grid(grid_env["dataset"], plan_only=True, **plan, **where).plan[0][1][system]
+
+    return config, text, plan, grid_env["metrics"] / "toy" / "n20-s0" / f"{system}.json", state
+
+
+def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
+    config, text, plan, result_path, state = _config_copy_grid(grid_env, tmp_path, "student_full", "student")
+    first = srsly.read_json(result_path)["config"]["settings_sha256"]
 
     # A comment, or a setting left out where it was at its default, is the same model.
     assert "embed_width = null" in text
@@ -429,6 +437,40 @@ def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
     config.write_text(text, encoding="utf8")  # the file it ran is gone (and not in git): skipped
     srsly.write_json(result_path, second)
     assert backfill_settings(grid_env["metrics"], log=lambda _: None) == (0, 1)
+
+
+def test_a_teacher_whose_config_default_changed_is_trained_again(grid_env, tmp_path):
+    config, text, plan, result_path, state = _config_copy_grid(grid_env, tmp_path, "teacher", "teacher")
+    marker = grid_env["work"] / "toy" / "n20-s0" / "teacher" / "train_done.json"
+    first = srsly.read_json(result_path)["config"]["settings_sha256"]
+    assert srsly.read_json(marker)["settings_sha256"] == first
+
+    # A default no override touches (the dropout) changed in the config file: the teacher is stale, trained
+    # again (its model on disk ran the old file too), and its result records the new digest.
+    assert "dropout = 0.1" in text
+    config.write_text(text.replace("dropout = 0.1", "dropout = 0.2"), encoding="utf8")
+    assert state() == "stale"
+    again = FakeSteps()
+    assert _grid(grid_env, again, **plan).written == ["toy/n20-s0/teacher"]
+    assert [c[1] for c in again.calls if c[0] == "train"] == ["teacher"]
+    assert srsly.read_json(result_path)["config"]["settings_sha256"] not in (first, None)
+
+    # A result and model from before the grid recorded teachers' settings: stale until backfilled (the
+    # result from its config's sha256, the model's marker from the config committed before its date), then
+    # reused, not trained again.
+    committed = ROOT / "configs" / "teacher.cfg"
+    grid_env["settings"].teacher_config = committed
+    result, done = srsly.read_json(result_path), srsly.read_json(marker)
+    result["config"] = {**result["config"], "file": str(committed), "sha256": sha256_file(committed)}
+    del result["config"]["settings_sha256"], done["settings_sha256"]
+    srsly.write_json(result_path, result)
+    srsly.write_json(marker, {**done, "config": str(committed)})
+    assert state() == "stale"
+    assert backfill_settings(grid_env["metrics"], work_dir=grid_env["work"], log=lambda _: None) == (2, 0)
+    assert state() == "done"
+    assert srsly.read_json(marker)["settings_sha256"] == srsly.read_json(result_path)["config"]["settings_sha256"]
+    reused = FakeSteps()
+    assert not _grid(grid_env, reused, **plan).written and not reused.calls
 
 
 def test_grid_skips_a_cell_locked_by_a_live_process(grid_env):
