@@ -671,6 +671,43 @@ class Cell:
         self.budget.results += 1
         self._say(f"{system}: test F1 {100 * result['scores']['ents_f']:.1f} -> {self.result_path(system)}")
 
+    def _student_train_overrides(self, system: str, spec: Optional[Variant]) -> Optional[Dict[str, object]]:
+        """The overrides a student system trains with in this cell, its files included (None for the teacher
+        and spaCy's baselines)."""
+        settings = self._settings(system)
+        if settings is None or system == "teacher" or teacher_variant_of(system):
+            return None
+        train = self.corpus_dir / "train.spacy" if system == "student_gold" else self._distill_path(spec)
+        return {
+            "paths.train": str(train),
+            "paths.dev": str(self.corpus_dir / "dev.spacy"),
+            "system.seed": self.seed,
+            **settings[1],
+        }
+
+    def _adopt(self, system: str, overrides: Dict[str, object]) -> bool:
+        """Take the result of another system of this cell that ran this very training: the same settings
+        digest and the same files (transfer set, dev, vectors), as the variant that measured a network
+        before it became the default. The copy names where it came from (``same_training_as``) and keeps
+        its date, so a teacher re-run since leaves both out of the report alike."""
+        digest = self._digest(system)
+        files = {key: value for key, value in override_strings(overrides).items() if key.startswith("paths.")}
+        for path in sorted(self.results_dir.glob("*.json")):
+            other = json.loads(path.read_text())
+            config = other.get("config") or {}
+            recorded = {key: value for key, value in config.get("overrides", {}).items() if key.startswith("paths.")}
+            if other.get("system") == system or config.get("settings_sha256") != digest or recorded != files:
+                continue
+            source = other.get("same_training_as", other["system"])
+            write_json(
+                self.result_path(system),
+                {**other, "system": system, "description": system_label(system), "same_training_as": source},
+            )
+            self.budget.results += 1
+            self._say(f"{system}: the same training as {source} (settings {digest[:8]}): its result taken")  # type: ignore[index]
+            return True
+        return False
+
     def run_system(self, system: str) -> None:
         if self.done(system):
             return
@@ -682,20 +719,17 @@ class Cell:
             self._train_teacher(system)
             return
         variant = variant_of(system)
-        student = self._settings(system)
+        spec = self.settings.student_variant(variant) if variant else None
+        overrides = self._student_train_overrides(system, spec)
+        if overrides is not None and self._adopt(system, overrides):
+            return
         digest = self._digest(system)
         if system in DISTILLED or variant:
-            spec = self.settings.student_variant(variant) if variant else None
             distill = self._distill(spec)
             train = self._train(
                 system,
                 self.settings.student_config,
-                {
-                    "paths.train": str(self._distill_path(spec)),
-                    "paths.dev": str(self.corpus_dir / "dev.spacy"),
-                    "system.seed": self.seed,
-                    **student[1],  # type: ignore[index]
-                },
+                overrides,  # type: ignore[arg-type]
                 self._transfer_docs(spec),  # the docs the distill file holds
                 inputs_date=distill["date"],
                 settings=digest,
@@ -710,12 +744,7 @@ class Cell:
             train = self._train(
                 system,
                 self.settings.student_config,
-                {
-                    "paths.train": str(self.corpus_dir / "train.spacy"),
-                    "paths.dev": str(self.corpus_dir / "dev.spacy"),
-                    "system.seed": self.seed,
-                    **student[1],  # type: ignore[index]
-                },
+                overrides,  # type: ignore[arg-type]
                 [self.corpus_dir / "train.spacy"],
                 settings=digest,
             )

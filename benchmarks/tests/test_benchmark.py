@@ -439,6 +439,43 @@ def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
     assert backfill_settings(grid_env["metrics"], log=lambda _: None) == (0, 1)
 
 
+def test_a_new_default_takes_the_result_of_the_variant_that_ran_it(grid_env, tmp_path):
+    rows = {"components.ner.model.tok2vec.rows": [1200, 250, 600, 600]}
+    grid_env["settings"].student_variants = _variants_file(
+        tmp_path / "variants.json",
+        {"quarter_rows": {"overrides": rows}, "md": {"overrides": {**rows, "paths.vectors": str(tmp_path / "md")}}},
+    )
+    config, text, plan, result_path, state = _config_copy_grid(grid_env, tmp_path, "student_full", "student")
+    systems = ["student_full", "variant.quarter_rows", "variant.md"]
+    _grid(grid_env, FakeSteps(), sizes=[20], seeds=[0], systems=systems)
+    cell_dir = result_path.parent
+    variant = srsly.read_json(cell_dir / "variant.quarter_rows.json")
+
+    # The variant's network becomes the default: the full student is stale, and takes the variant's result
+    # (the same training: settings digest and files) instead of training again, without its teacher.
+    config.write_text(text.replace("rows = [5000, 1000, 2500, 2500]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
+    assert state() == "stale"
+    shutil.rmtree(grid_env["work"] / "toy" / "n20-s0" / "teacher")
+    again = FakeSteps()
+    assert _grid(grid_env, again, **plan).written == ["toy/n20-s0/student_full"] and not again.calls
+    adopted = srsly.read_json(result_path)
+    assert adopted["same_training_as"] == "variant.quarter_rows" and adopted["system"] == "student_full"
+    assert adopted["scores"] == variant["scores"] and adopted["config"] == variant["config"]
+    assert validate_cell(adopted) == [] and state() == "done"
+
+    # Another file (the md variant's vectors) is another training, whatever the digest says: not taken.
+    assert (
+        srsly.read_json(cell_dir / "variant.md.json")["config"]["settings_sha256"]
+        == variant["config"]["settings_sha256"]
+    )
+    (cell_dir / "variant.quarter_rows.json").unlink()
+    result_path.unlink()
+    last = FakeSteps()
+    assert _grid(grid_env, last, **plan).written == ["toy/n20-s0/student_full"]
+    assert [c[1] for c in last.calls if c[0] == "train"] == ["teacher", "student_full"]
+    assert "same_training_as" not in srsly.read_json(result_path)
+
+
 def test_a_teacher_whose_config_default_changed_is_trained_again(grid_env, tmp_path):
     config, text, plan, result_path, state = _config_copy_grid(grid_env, tmp_path, "teacher", "teacher")
     marker = grid_env["work"] / "toy" / "n20-s0" / "teacher" / "train_done.json"
