@@ -71,6 +71,17 @@ def _digest(config_text: str, overrides_json: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
 
 
+def ran_earlier_settings(cell: dict) -> bool:
+    """Whether a result recorded a settings digest that its config file, as it is now, no longer gives
+    with the result's own overrides: it ran an earlier default of that file (False where unknown: no
+    digest recorded, or the file is gone)."""
+    config = cell.get("config") or {}
+    recorded, path = config.get("settings_sha256"), Path(config.get("file") or "")
+    if not recorded or not path.is_file():
+        return False
+    return settings_digest_of_file(path, config.get("overrides") or {}) != recorded
+
+
 def has_settings_digest(system: str) -> bool:
     """Whether the grid records a settings digest for ``system``: the students, teachers and their variants
     (not spaCy's baselines, whose config `spacy init config` writes)."""

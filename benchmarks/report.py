@@ -98,6 +98,34 @@ def load_cells(metrics_dir: Path) -> Tuple[List[dict], List[str]]:
     return cells, problems
 
 
+# The systems that stand for the defaults of their config file (a variant names its own overrides).
+DEFAULT_SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", f"{VARIANT_PREFIX}tw_all")
+
+
+def drop_earlier_defaults(cells: List[dict]) -> Tuple[List[dict], Dict[str, List[str]]]:
+    """The cells less the `DEFAULT_SYSTEMS` results that ran an earlier default of their config file
+    (`config_digest.ran_earlier_settings`: their digest is not what the file gives now), and a note per
+    dataset naming them: until re-run they would show another network under the default's name."""
+    from .config_digest import ran_earlier_settings
+
+    kept, dropped = [], {}
+    for cell in cells:
+        if cell["system"] in DEFAULT_SYSTEMS and ran_earlier_settings(cell):
+            dropped.setdefault((cell["dataset"], cell["size"], cell["system"]), []).append(cell["seed"])
+        else:
+            kept.append(cell)
+    notes: Dict[str, List[str]] = {}
+    for (dataset, size, system), seeds in sorted(
+        dropped.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]), kv[0][2])
+    ):
+        notes.setdefault(dataset, []).append(
+            f"{dataset} n{size_label(size)} {system}: seed{'s' if len(seeds) > 1 else ''} "
+            f"{', '.join(map(str, sorted(seeds)))} ran an earlier default of its config file (settings digest), "
+            "so left out of the tables and targets until re-run"
+        )
+    return kept, notes
+
+
 def stat(values: Sequence[float]) -> dict:
     """Mean, sample standard deviation (None for one value), n and the values."""
     values = [float(v) for v in values]
@@ -1111,6 +1139,7 @@ def build_report(
     image_prefix (str): Prefix of image links in the markdown ("metrics/" suits the README).
     """
     cells, problems = load_cells(metrics_dir)
+    cells, earlier = drop_earlier_defaults(cells)
     expected_sizes = dataset_sizes or {}
     names = list(dict.fromkeys([*datasets, *sorted({c["dataset"] for c in cells})]))
     accuracy, plots = {}, {}
@@ -1122,6 +1151,7 @@ def build_report(
                 plots[name] = str(plot_path)
         except ImportError as err:  # matplotlib is a dev extra
             agg["notes"].append(f"no plot: {err} (install matplotlib)")
+        agg["notes"] += earlier.get(name, [])
         accuracy[name] = agg
     comparisons = {
         kind.key: {

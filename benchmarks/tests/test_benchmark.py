@@ -455,6 +455,11 @@ def test_a_new_default_takes_the_result_of_the_variant_that_ran_it(grid_env, tmp
     # (the same training: settings digest and files) instead of training again, without its teacher.
     config.write_text(text.replace("rows = [5000, 1000, 2500, 2500]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
     assert state() == "stale"
+    # Until then the report leaves the full student out (it ran an earlier default), not its variants.
+    shown = report_without_speed(grid_env["metrics"], tmp_path / "report", datasets=["toy"], sizes=[20], seeds=[0])
+    systems_shown = {r["system"] for r in shown["accuracy"]["toy"]["results"]}
+    assert "student_full" not in systems_shown and {"teacher", "variant.quarter_rows"} <= systems_shown
+    assert any("student_full: seed 0 ran an earlier default" in n for n in shown["accuracy"]["toy"]["notes"])
     shutil.rmtree(grid_env["work"] / "toy" / "n20-s0" / "teacher")
     again = FakeSteps()
     assert _grid(grid_env, again, **plan).written == ["toy/n20-s0/student_full"] and not again.calls
