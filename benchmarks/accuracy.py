@@ -260,7 +260,7 @@ class Cell:
             changed = self._changed_settings(system, recorded.get("settings_sha256"))
         if changed and system not in self._told_changed:
             self._told_changed.add(system)
-            self._say(f"{system}: its result ran other settings ({changed}): training it again")
+            self._say(f"{system}: its result ran other settings ({changed}): to be run again")
         return not changed
 
     def _settings(self, system: str) -> Optional[Tuple[Path, Dict[str, object]]]:

@@ -412,11 +412,11 @@ def test_a_student_whose_config_changed_is_trained_again(grid_env, tmp_path):
     first = srsly.read_json(result_path)["config"]["settings_sha256"]
 
     # A comment, or a setting left out where it was at its default, is the same model.
-    assert "embed_width = null" in text
-    config.write_text("# edited\n" + text.replace("embed_width = null\n", ""), encoding="utf8")
+    assert 'cpu_gemm = "numpy"' in text  # IDCNN.v1's default
+    config.write_text("# edited\n" + text.replace('cpu_gemm = "numpy"\n', ""), encoding="utf8")
     assert state() == "done"
     # Another default network (here fewer hash rows) is not: the result is stale, its model trained again.
-    config.write_text(text.replace("rows = [5000, 1000, 2500, 2500]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
+    config.write_text(text.replace("rows = [3600, 100, 800, 300]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
     assert state() == "stale"
     again = FakeSteps()
     assert _grid(grid_env, again, **plan).written == ["toy/n20-s0/student_full"]
@@ -453,7 +453,7 @@ def test_a_new_default_takes_the_result_of_the_variant_that_ran_it(grid_env, tmp
 
     # The variant's network becomes the default: the full student is stale, and takes the variant's result
     # (the same training: settings digest and files) instead of training again, without its teacher.
-    config.write_text(text.replace("rows = [5000, 1000, 2500, 2500]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
+    config.write_text(text.replace("rows = [3600, 100, 800, 300]", "rows = [1200, 250, 600, 600]"), encoding="utf8")
     assert state() == "stale"
     # Until then the report leaves the full student out (it ran an earlier default), not its variants.
     shown = report_without_speed(grid_env["metrics"], tmp_path / "report", datasets=["toy"], sizes=[20], seeds=[0])
