@@ -309,7 +309,11 @@ def test_an_unlabeled_text_variant_adds_new_lines_to_its_transfer_set(grid_env, 
     sample = [doc.text for doc in DocBin().from_disk(extra[1]).get_docs(Vocab())]
     assert len(sample) == 2 and set(sample) <= set(new)
     trained = {call[1]: call[2] for call in steps.calls if call[0] == "train"}
-    assert trained["variant.tw"]["paths.train"] == trained["variant.tw_again"]["paths.train"]
+    # tw_again is the very same training as tw (settings and files): it takes tw's result, not trained again
+    assert "variant.tw_again" not in trained
+    again = json.loads((grid_env["metrics"] / "toy" / "n20-s0" / "variant.tw_again.json").read_text())
+    assert again["same_training_as"] == "variant.tw"
+    assert again["config"]["overrides"]["paths.train"] == trained["variant.tw"]["paths.train"]
     assert Path(trained["variant.tw"]["paths.train"]).name.startswith("distill-x")
     assert trained["variant.tw"]["training.max_epochs"] == 3
     distill = Path(trained["variant.tw"]["paths.train"])
