@@ -289,9 +289,9 @@ class Cell:
         """'' when a result's recorded settings digest (`config_digest`) is what this grid would train."""
         if recorded is None:
             return "its result does not record its settings"
-        now = self._digest(system)
-        config = self._settings(system)[0]  # type: ignore[index]
-        return "" if recorded == now else f"settings {recorded[:8]} -> {str(now)[:8]}, {config} or its overrides"
+        config, overrides = self._settings(system)  # type: ignore[misc]
+        now = settings_digest_of_file(config, overrides)
+        return "" if recorded == now else f"settings {recorded[:8]} -> {now[:8]}, {config} or its overrides"
 
     def _say(self, text: str) -> None:
         self.log(f"[{self.dataset.name} {self.name}] {text}")
@@ -685,18 +685,24 @@ class Cell:
             **settings[1],
         }
 
-    def _adopt(self, system: str, overrides: Dict[str, object]) -> bool:
+    def _adopt(self, system: str, overrides: Dict[str, object], digest: str) -> bool:
         """Take the result of another system of this cell that ran this very training: the same settings
         digest and the same files (transfer set, dev, vectors), as the variant that measured a network
         before it became the default. The copy names where it came from (``same_training_as``) and keeps
         its date, so a teacher re-run since leaves both out of the report alike."""
-        digest = self._digest(system)
-        files = {key: value for key, value in override_strings(overrides).items() if key.startswith("paths.")}
+
+        def files(recorded: Dict[str, str]) -> Dict[str, str]:
+            return {key: value for key, value in recorded.items() if key.startswith("paths.")}
+
+        mine = files(override_strings(overrides))
         for path in sorted(self.results_dir.glob("*.json")):
             other = json.loads(path.read_text())
             config = other.get("config") or {}
-            recorded = {key: value for key, value in config.get("overrides", {}).items() if key.startswith("paths.")}
-            if other.get("system") == system or config.get("settings_sha256") != digest or recorded != files:
+            if (
+                other.get("system") == system
+                or config.get("settings_sha256") != digest
+                or files(config.get("overrides", {})) != mine
+            ):
                 continue
             source = other.get("same_training_as", other["system"])
             write_json(
@@ -704,7 +710,7 @@ class Cell:
                 {**other, "system": system, "description": system_label(system), "same_training_as": source},
             )
             self.budget.results += 1
-            self._say(f"{system}: the same training as {source} (settings {digest[:8]}): its result taken")  # type: ignore[index]
+            self._say(f"{system}: the same training as {source} (settings {digest[:8]}): its result taken")
             return True
         return False
 
@@ -721,9 +727,9 @@ class Cell:
         variant = variant_of(system)
         spec = self.settings.student_variant(variant) if variant else None
         overrides = self._student_train_overrides(system, spec)
-        if overrides is not None and self._adopt(system, overrides):
-            return
         digest = self._digest(system)
+        if overrides is not None and digest is not None and self._adopt(system, overrides, digest):
+            return
         if system in DISTILLED or variant:
             distill = self._distill(spec)
             train = self._train(

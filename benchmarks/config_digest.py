@@ -12,7 +12,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import srsly
 
-from .common import write_json
+from .common import result_files, write_json
 from .runner import PER_CELL_OVERRIDES
 
 # What differs per cell by design or does not change the model: where its files are, the seed, the dev
@@ -82,14 +82,16 @@ def ran_earlier_settings(cell: dict) -> bool:
     return settings_digest_of_file(path, config.get("overrides") or {}) != recorded
 
 
+# The built-in systems trained from the project's configs (spaCy's baselines: the config `spacy init config` writes)
+DIGEST_SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold")
+
+
 def has_settings_digest(system: str) -> bool:
-    """Whether the grid records a settings digest for ``system``: the students, teachers and their variants
-    (not spaCy's baselines, whose config `spacy init config` writes)."""
+    """Whether the grid records a settings digest for ``system``: `DIGEST_SYSTEMS` and the student and
+    teacher variants."""
     from . import teacher_variant_of, variant_of
 
-    return system in ("teacher", "student_full", "student_kd", "student_gold") or bool(
-        variant_of(system) or teacher_variant_of(system)
-    )
+    return system in DIGEST_SYSTEMS or bool(variant_of(system) or teacher_variant_of(system))
 
 
 def backfill_settings(
@@ -105,7 +107,6 @@ def backfill_settings(
     of models on disk trained without it (what lets the grid reuse a teacher instead of training it again):
     they record no sha256, so their config is the version committed last before their date (edits not
     committed then are not seen). RETURNS (added, skipped), result files and markers together."""
-    from .common import result_files
     from .selection import config_version
 
     def results() -> Iterator[Tuple[Path, dict, dict, str, Optional[str]]]:
@@ -117,9 +118,12 @@ def backfill_settings(
 
     def markers() -> Iterator[Tuple[Path, dict, dict, str, Optional[str]]]:
         for path in sorted(Path(work_dir).glob("*/n*-s*/*/train_done.json")) if work_dir is not None else ():
+            if (datasets and path.parent.parent.parent.name not in datasets) or not has_settings_digest(
+                path.parent.name
+            ):
+                continue
             done = json.loads(path.read_text(encoding="utf8"))
-            wanted = not datasets or path.parent.parent.parent.name in datasets
-            if wanted and has_settings_digest(path.parent.name) and "settings_sha256" not in done:
+            if "settings_sha256" not in done:
                 why = f"no committed version of {done['config']} before {done.get('date')}"
                 yield path, done, done, why, _committed_before(Path(done["config"]), done.get("date", ""))
 

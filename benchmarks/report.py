@@ -98,19 +98,19 @@ def load_cells(metrics_dir: Path) -> Tuple[List[dict], List[str]]:
     return cells, problems
 
 
-# The systems that stand for the defaults of their config file (a variant names its own overrides).
-DEFAULT_SYSTEMS = ("teacher", "student_full", "student_kd", "student_gold", f"{VARIANT_PREFIX}tw_all")
-
-
 def drop_earlier_defaults(cells: List[dict]) -> Tuple[List[dict], Dict[str, List[str]]]:
-    """The cells less the `DEFAULT_SYSTEMS` results that ran an earlier default of their config file
-    (`config_digest.ran_earlier_settings`: their digest is not what the file gives now), and a note per
-    dataset naming them: until re-run they would show another network under the default's name."""
-    from .config_digest import ran_earlier_settings
+    """The cells less the default systems' results (teacher, students, `tw_all`) that ran an earlier
+    default of their config file (`config_digest.ran_earlier_settings`: their digest is not what the file
+    gives now), and a note per dataset naming them: until re-run they would show another network under
+    the default's name."""
+    from .config_digest import DIGEST_SYSTEMS, ran_earlier_settings
+
+    # the systems that stand for the defaults of their config file (a variant names its own overrides)
+    default_systems = (*DIGEST_SYSTEMS, TWEETS_BASELINE)
 
     kept, dropped = [], {}
     for cell in cells:
-        if cell["system"] in DEFAULT_SYSTEMS and ran_earlier_settings(cell):
+        if cell["system"] in default_systems and ran_earlier_settings(cell):
             dropped.setdefault((cell["dataset"], cell["size"], cell["system"]), []).append(cell["seed"])
         else:
             kept.append(cell)
